@@ -1,0 +1,205 @@
+/**
+ * Configuration: `config/default.yaml`, merged with an optional override file, merged with
+ * environment overrides `RIFT__SECTION__KEY=value`, then validated with zod. Unknown keys
+ * are errors (a typo must not be silently ignored). See docs/CONFIG.md for every key.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { RiftError } from "./errors.js";
+
+const port = z.number().int().min(0).max(65535);
+const positiveInt = z.number().int().positive();
+
+export const ConfigSchema = z.strictObject({
+  cluster: z.strictObject({
+    name: z.string().min(1),
+    zookeeper: z.strictObject({
+      connect: z.string().regex(/^[^,\s]+:\d+(,[^,\s]+:\d+)*$/, "host:port[,host:port...]"),
+      root: z.string().regex(/^\/[A-Za-z0-9_\-./]*[A-Za-z0-9_\-]$/, "absolute znode path"),
+      sessionTimeoutMs: z.number().int().min(1000).max(60000),
+    }),
+    redis: z.strictObject({
+      url: z.string().regex(/^rediss?:\/\//, "redis:// URL"),
+      keyPrefix: z.string(),
+    }),
+  }),
+  db: z.strictObject({
+    patroniNamespace: z.string().startsWith("/"),
+    globalScope: z.string().min(1),
+    shardScopes: z.array(z.string().min(1)).min(1),
+    database: z.string().regex(/^[a-z_][a-z0-9_]*$/, "lower-case SQL identifier"),
+    user: z.string().min(1),
+    poolSize: positiveInt.max(100),
+  }),
+  node: z.strictObject({
+    id: z.string(),
+    host: z.string().min(1),
+    colour: z.string().min(1),
+    version: z.string().min(1),
+  }),
+  ops: z.strictObject({ port }),
+  log: z.strictObject({
+    level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
+    pretty: z.boolean(),
+  }),
+  shutdown: z.strictObject({ deadlineMs: positiveInt }),
+  auth: z.strictObject({
+    tokenSecret: z.string().min(16),
+    tokenTtlSec: positiveInt,
+  }),
+  gateway: z.strictObject({
+    port,
+    maxPayloadBytes: z.number().int().min(4096).max(65536),
+    handshakeTimeoutMs: positiveInt,
+    rateLimit: z.strictObject({ messagesPerSec: positiveInt, burst: positiveInt }),
+    sendQueue: z.strictObject({ maxMessages: positiveInt, maxBytes: positiveInt }),
+    /** Zone of brand-new users; "" = the first of `field.zones`. */
+    startZone: z.string().max(32),
+    /** How long a user may wait for a server for its zone (login or after a server loss). */
+    reattachTimeoutMs: positiveInt,
+    /** Batch window of client inputs on a link (ms). */
+    linkFlushMs: z.number().int().min(1).max(100),
+    /** After a close frame, drop the TCP connection if the client has not closed within this. */
+    closeGraceMs: positiveInt,
+  }),
+  field: z.strictObject({
+    linkPort: port,
+    ioWorkers: z.number().int().min(0).max(16),
+    tickHz: z.number().int().min(1).max(120),
+    packetQueueCap: positiveInt,
+    zones: z.array(z.string().min(1)),
+    flushIntervalMs: positiveInt,
+    worldSize: positiveInt,
+    aoiCellSize: positiveInt,
+    maxSpeed: z.number().positive(),
+    movesPerSec: z.number().positive(),
+    moveBurst: z.number().min(1),
+    linkMaxFrameBytes: z.number().int().min(65536).max(16777216),
+    linkSendQueueMaxBytes: positiveInt,
+    flushBatchMax: positiveInt,
+    maxAttachesInFlight: positiveInt,
+    overflowKickDrops: positiveInt,
+    overflowWindowMs: positiveInt,
+  }),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export const ROLES = ["gateway", "field", "dungeon", "chat", "coordinator"] as const;
+export type Role = (typeof ROLES)[number];
+
+export function isRole(s: string): s is Role {
+  return (ROLES as readonly string[]).includes(s);
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const DEFAULT_CONFIG_FILE = resolve(here, "../../config/default.yaml");
+
+type Tree = Record<string, unknown>;
+
+function isTree(v: unknown): v is Tree {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Deep merge: objects merge key by key, everything else (arrays included) is replaced. */
+export function deepMerge(base: Tree, over: Tree): Tree {
+  const out: Tree = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = isTree(b) && isTree(v) ? deepMerge(b, v) : v;
+  }
+  return out;
+}
+
+function readYamlFile(file: string): Tree {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new RiftError("CONFIG_FILE", `${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new RiftError("CONFIG_FILE", `${file}: YAML: ${(e as Error).message.split("\n")[0]}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (!isTree(doc)) throw new RiftError("CONFIG_FILE", `${file}: top level must be a mapping`);
+  return doc;
+}
+
+/**
+ * Environment overrides: `RIFT__GATEWAY__PORT=7100` sets `gateway.port`. Path segments match
+ * existing keys case-insensitively (so `RIFT__CLUSTER__ZOOKEEPER__SESSIONTIMEOUTMS` works);
+ * values are parsed as YAML scalars/flow values (`7100` → number, `[a,b]` → array).
+ */
+export function envOverrides(env: NodeJS.ProcessEnv, shape: Tree): Tree {
+  const out: Tree = {};
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith("RIFT__") || raw === undefined) continue;
+    const segs = name.slice("RIFT__".length).split("__");
+    let target = out;
+    let known: unknown = shape;
+    const path: string[] = [];
+    for (let i = 0; i < segs.length; i++) {
+      const seg = segs[i]!;
+      const match = isTree(known) ? Object.keys(known).find((k) => k.toLowerCase() === seg.toLowerCase()) : undefined;
+      if (!match) throw new RiftError("CONFIG_INVALID", `environment ${name}: unknown key ${[...path, seg.toLowerCase()].join(".")}`);
+      path.push(match);
+      known = isTree(known) ? known[match] : undefined;
+      if (i === segs.length - 1) {
+        target[match] = parseYaml(raw);
+      } else {
+        const next = isTree(target[match]) ? (target[match] as Tree) : {};
+        target[match] = next;
+        target = next;
+      }
+    }
+  }
+  return out;
+}
+
+function formatIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.join(".");
+  if (issue.code === "unrecognized_keys") {
+    const keys = issue.keys.map((k) => (path ? `${path}.${k}` : k));
+    return `unknown key ${keys.join(", ")}`;
+  }
+  if (issue.code === "invalid_type" && issue.message.includes("received undefined")) {
+    return `missing key ${path}`;
+  }
+  return `${path || "(root)"}: ${issue.message}`;
+}
+
+export interface LoadConfigOptions {
+  /** Override file merged on top of the defaults. */
+  file?: string;
+  /** Environment to read RIFT__* overrides from (default: process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Extra overrides applied last (used by tests and the launcher). */
+  overrides?: Tree;
+}
+
+/** Load, merge and validate. Throws RiftError(CONFIG_INVALID | CONFIG_FILE) with one clear line. */
+export function loadConfig(opts: LoadConfigOptions = {}): Config {
+  const base = readYamlFile(DEFAULT_CONFIG_FILE);
+  let merged = base;
+  if (opts.file) merged = deepMerge(merged, readYamlFile(opts.file));
+  merged = deepMerge(merged, envOverrides(opts.env ?? process.env, base));
+  if (opts.overrides) merged = deepMerge(merged, opts.overrides);
+  return validateConfig(merged);
+}
+
+export function validateConfig(raw: unknown): Config {
+  const r = ConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const first = r.error.issues[0]!;
+    const more = r.error.issues.length > 1 ? ` (+${r.error.issues.length - 1} more)` : "";
+    throw new RiftError("CONFIG_INVALID", formatIssue(first) + more);
+  }
+  return r.data;
+}

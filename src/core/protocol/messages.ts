@@ -1,0 +1,67 @@
+/**
+ * Message schemas of the client protocol (docs/PROTOCOL.md is the prose version).
+ *
+ * Client → server messages are validated with these zod schemas by the gateway before any
+ * logic sees them. Server → client messages are typed here too; the SDK validates them
+ * with the same tables so a broken server is detected at the client.
+ */
+import { z } from "zod";
+
+const name = z.string().min(3).max(24).regex(/^[A-Za-z0-9_]+$/, "letters, digits and _ only");
+const password = z.string().min(6).max(128);
+const coord = z.number().finite().min(-1e6).max(1e6);
+const u32 = z.number().int().min(0).max(0xffffffff);
+
+/** Client → server. */
+export const ClientSchemas = {
+  /** First message on every connection. */
+  hello: z.strictObject({ proto: z.number().int(), client: z.string().max(64) }),
+  register: z.strictObject({ name, password }),
+  login: z.union([
+    z.strictObject({ name, password }),
+    z.strictObject({ token: z.string().min(10).max(1024) }),
+  ]),
+  /** Walk toward (x, y); `seq` strictly increases per session. */
+  move: z.strictObject({ seq: u32, x: coord, y: coord }),
+  ping: z.strictObject({ t: z.number().finite() }),
+  /** Leave the current zone for another one (the connection stays open). */
+  travel: z.strictObject({ zone: z.string().min(1).max(32).regex(/^[A-Za-z0-9_-]+$/) }),
+} as const;
+
+export type ClientSchemaTable = typeof ClientSchemas;
+
+/** Server → client. */
+export const ServerSchemas = {
+  welcome: z.strictObject({ proto: z.number().int(), server: z.string(), features: z.array(z.string()) }),
+  registered: z.strictObject({ userId: z.number().int() }),
+  session: z.strictObject({ userId: z.number().int(), name: z.string(), token: z.string() }),
+  /** The user was placed in a zone; `self` is its own entity. */
+  enter: z.strictObject({
+    zone: z.string(),
+    server: z.string(),
+    self: z.strictObject({ id: u32, x: z.number(), y: z.number(), seq: u32 }),
+    world: z.strictObject({ size: z.number(), cell: z.number() }),
+  }),
+  /** Full view of newly watched cells / entities that left the view (see PROTOCOL.md). */
+  aoi: z.strictObject({ add: z.instanceof(Uint8Array), remove: z.array(u32) }),
+  /** Change list of one AOI cell for one tick (binary records, see PROTOCOL.md). */
+  cell: z.strictObject({ c: u32, tick: u32, m: z.instanceof(Uint8Array), g: z.array(u32) }),
+  pong: z.strictObject({ t: z.number(), s: z.number() }),
+  /** A non-fatal error reply (fatal errors close the socket with the catalog close code). */
+  error: z.strictObject({ code: z.string(), message: z.string() }),
+  /** The user moved to another server without reconnecting. */
+  relocated: z.strictObject({ zone: z.string(), server: z.string() }),
+} as const;
+
+export type ServerSchemaTable = typeof ServerSchemas;
+
+export type ClientMessage = { [K in keyof ClientSchemaTable]: { t: K; b: z.infer<ClientSchemaTable[K]> } }[keyof ClientSchemaTable];
+export type ServerMessage = { [K in keyof ServerSchemaTable]: { t: K; b: z.infer<ServerSchemaTable[K]> } }[keyof ServerSchemaTable];
+export type ServerBody<K extends keyof ServerSchemaTable> = z.infer<ServerSchemaTable[K]>;
+export type ClientBody<K extends keyof ClientSchemaTable> = z.infer<ClientSchemaTable[K]>;
+
+/**
+ * Entity record layout inside `cell.m` and `aoi.add` (little-endian, 16 bytes each):
+ *   u32 id | f32 x | f32 y | u32 seq (last input sequence applied for that entity)
+ */
+export const ENTITY_RECORD_BYTES = 16;

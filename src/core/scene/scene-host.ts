@@ -1,0 +1,495 @@
+/**
+ * The scene host runtime shared by field and dungeon servers: multi-IO / single logic
+ * thread (DESIGN §2, §7).
+ *
+ *   IO units ──IoEvent──▶ SceneHost (main thread) ──IoCommand (one per unit per tick)──▶ IO units
+ *
+ * - `in` client messages go into the bounded packet queue (full: drop + count; a user who
+ *   keeps overflowing is kicked with SERVER_BUSY — InputGuard). The tick loop drains the
+ *   queue each tick, dispatching to the role's handlers (exceptions caught per packet).
+ * - `attach` / `detach` / link close are control events handled when they arrive (still on
+ *   the logic thread, between ticks): attach runs AttachFlow (DB work off the loop), a detach
+ *   removes the user at once — `in` messages of that user still queued are then dropped
+ *   (counted as unknown_user).
+ * - At the end of every tick each zone's World reports per-cell change lists and view
+ *   changes; the host updates per-link cell interest and hands IO units the raw change lists
+ *   plus, per link, which cells / subs / direct messages / control ops to send. No encoding
+ *   happens on this thread.
+ * - Persistence is write-behind (WriteBehind): moves mark users dirty; detach, travel and
+ *   shutdown release users with a final write; a fenced write kicks with PERSIST_REJECTED.
+ *
+ * Shutdown (`shutdown()`): refuse new attaches (rejected NO_SERVER_FOR_ZONE, which gateways
+ * treat as "retry at the zone's next owner"), run a last tick,
+ * stop the loop, release every user with a final write, then send each gateway
+ * `transfer {user, zone: <same zone>}` for every user whose state was saved (the gateway
+ * re-attaches it wherever the zone is placed next; the client stays connected) and
+ * `kick PERSIST_REJECTED` for the others, then close all links (SHUTTING_DOWN, 4034).
+ */
+import type { ErrorKey } from "../errors.js";
+import { ErrorCatalog } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { Registry } from "../metrics.js";
+import { BoundedQueue } from "../loop/bounded-queue.js";
+import { TickLoop, realClock, type LoopClock } from "../loop/tick-loop.js";
+import type { ClientSchemaTable } from "../protocol/messages.js";
+import type { CellOut, CtrlOut, IoEvent, LinkId } from "../transport/io-worker-protocol.js";
+import { ioUnitOfLink } from "../transport/io-worker-protocol.js";
+import type { IoHost } from "../transport/io-workers.js";
+import type { GatewayOp } from "../transport/link-protocol.js";
+import type { PlayerRepository, PlayerState } from "../../shard/types.js";
+import { clampCoord, spawnPoint, type FieldRules } from "../../game/rules.js";
+import { World } from "../../game/world.js";
+import { AttachFlow, type AttachResult } from "./attach.js";
+import { LinkInterest, Outbox } from "./fanout.js";
+import type { SceneContext, SceneHandlers } from "./handlers.js";
+import { InputGuard } from "./input-guard.js";
+import { createSceneMetrics, type SceneMetrics } from "./metrics.js";
+import { SessionTable, type Session } from "./sessions.js";
+import { WriteBehind, type FinalResult } from "./write-behind.js";
+
+export interface SceneHostOptions {
+  nodeId: string;
+  zones: readonly string[];
+  rules: FieldRules;
+  tickHz: number;
+  packetQueueCap: number;
+  flushIntervalMs: number;
+  flushBatchMax: number;
+  maxAttachesInFlight: number;
+  /** Kick a user whose packets were dropped `maxDrops` times within `windowMs`. */
+  overflow: { maxDrops: number; windowMs: number };
+  initialHp: number;
+  repo: PlayerRepository;
+  io: IoHost;
+  handlers: SceneHandlers;
+  registry: Registry;
+  /** Metric name prefix, e.g. `rift_field_`. */
+  metricPrefix: string;
+  log: Logger;
+  /** Whether a zone can be travelled to (default: only zones hosted here). */
+  zoneExists?: (zone: string) => boolean;
+  clock?: LoopClock;
+}
+
+interface QueuedInput {
+  link: LinkId;
+  user: number;
+  type: string;
+  body: unknown;
+}
+
+export class SceneHost {
+  readonly metrics: SceneMetrics;
+  private readonly worlds = new Map<string, World>();
+  private readonly sessions = new SessionTable();
+  private readonly links = new Map<LinkId, string>();
+  private readonly interest = new LinkInterest();
+  private readonly outbox = new Outbox();
+  private readonly queue: BoundedQueue<QueuedInput>;
+  private readonly guard: InputGuard;
+  private readonly loop: TickLoop;
+  private readonly writeBehind: WriteBehind;
+  private readonly attach: AttachFlow;
+  /** Users whose attach is in flight → the link to answer (the latest attach wins). */
+  private readonly pendingAttach = new Map<number, LinkId>();
+  private readonly clock: LoopClock;
+  private readonly log: Logger;
+  private accepting = true;
+  private looping = false;
+  private now = 0;
+  private skippedSeen = 0;
+  private readonly ctx: SceneContext;
+
+  constructor(private readonly opts: SceneHostOptions) {
+    this.log = opts.log.child({ component: "scene" });
+    this.clock = opts.clock ?? realClock;
+    opts.zones.forEach((zone, i) => {
+      const probe = new World(opts.rules);
+      this.worlds.set(zone, new World(opts.rules, { cellBase: i * probe.grid.cellCount }));
+    });
+    this.queue = new BoundedQueue(opts.packetQueueCap);
+    this.guard = new InputGuard(opts.overflow.maxDrops, opts.overflow.windowMs);
+    this.writeBehind = new WriteBehind({
+      repo: opts.repo,
+      intervalMs: opts.flushIntervalMs,
+      maxBatch: opts.flushBatchMax,
+      snapshot: (user) => this.snapshot(user),
+      onRejected: (user) => this.onFenced(user),
+      log: this.log.child({ component: "write-behind" }),
+      metrics: {
+        flushed: (sec, rows, rejected) => {
+          this.metrics.flushDuration.observe(sec);
+          this.metrics.flushRows.inc(rows);
+          if (rejected) this.metrics.flushRejected.inc(rejected);
+        },
+        failed: () => this.metrics.flushFailures.inc(),
+      },
+    });
+    this.metrics = createSceneMetrics(opts.registry, opts.metricPrefix, () => this.writeBehind.lagMs(), () => this.writeBehind.backlog);
+    for (const z of opts.zones) this.metrics.ccu.set({ zone: z }, 0);
+    this.attach = new AttachFlow({
+      repo: opts.repo,
+      nodeId: opts.nodeId,
+      maxInFlight: opts.maxAttachesInFlight,
+      hosts: (zone) => this.worlds.has(zone),
+      initialState: (user, name, zone) => ({ userId: user, name, zone, ...spawnPoint(zone, opts.rules), hp: opts.initialHp }),
+      released: (user) => this.writeBehind.released(user),
+      onResult: (r) => this.onAttachResult(r),
+      log: this.log,
+    });
+    this.loop = new TickLoop({
+      hz: opts.tickHz,
+      clock: this.clock,
+      onTick: (tick, now) => this.tick(tick, now),
+      onTickDone: (ms) => this.metrics.tickDuration.observe(ms / 1000),
+      onError: (err, tick) => this.log.error({ err, tick }, "tick failed"),
+    });
+    this.ctx = this.makeContext();
+  }
+
+  /** Start IO units, the tick loop and write-behind. Resolves with the link ports. */
+  async start(): Promise<number[]> {
+    const ports = await this.opts.io.start((e) => this.onIoEvent(e));
+    this.writeBehind.start();
+    this.looping = true;
+    this.loop.start();
+    return ports;
+  }
+
+  get ccu(): number {
+    return this.sessions.size;
+  }
+
+  /** Whether an attach of this user is in flight (tests, health). */
+  isAttaching(user: number): boolean {
+    return this.pendingAttach.has(user);
+  }
+
+  get zones(): readonly string[] {
+    return this.opts.zones;
+  }
+
+  // ------------------------------------------------------------------ IO events
+
+  private onIoEvent(e: IoEvent): void {
+    try {
+      switch (e.k) {
+        case "link-open":
+          this.links.set(e.link, e.gateway);
+          this.metrics.links.set(this.links.size);
+          this.log.info({ link: e.link, gateway: e.gateway }, "gateway linked");
+          break;
+        case "ops":
+          this.onOps(e.link, e.ops);
+          break;
+        case "fault": {
+          this.metrics.dropped.inc({ reason: "invalid" });
+          const s = this.sessions.get(e.user);
+          if (s && s.link === e.link) this.kick(s, e.key, e.detail, true);
+          break;
+        }
+        case "link-closed":
+          this.onLinkClosed(e.link, e.gateway, e.code, e.reason);
+          break;
+        case "stats":
+          for (const l of e.links) {
+            this.metrics.sendQueueBytes.set({ gateway: l.gateway }, l.buffered);
+            this.metrics.sendQueueHist.observe(l.buffered);
+          }
+          for (const [code, n] of Object.entries(e.badFrames)) this.metrics.badFrames.inc({ code }, n);
+          for (const [code, n] of Object.entries(e.badMessages)) this.metrics.badMessages.inc({ code }, n);
+          if (e.framesOut) this.metrics.framesOut.inc(e.framesOut);
+          if (e.bytesOut) this.metrics.bytesOut.inc(e.bytesOut);
+          break;
+        case "listening":
+          break;
+      }
+    } catch (err) {
+      this.log.error({ err, event: e.k }, "io event handling failed");
+    }
+  }
+
+  private onOps(link: LinkId, ops: GatewayOp[]): void {
+    const counts = new Map<string, number>();
+    for (const op of ops) {
+      if (op[0] === "in") counts.set(op[2], (counts.get(op[2]) ?? 0) + 1);
+      try {
+        this.onOp(link, op);
+      } catch (err) {
+        // one bad op must not lose the rest of the batch
+        this.metrics.handlerErrors.inc({ type: `link_${op[0]}` });
+        this.log.error({ err, link, op: op[0] }, "link op handling failed");
+      }
+    }
+    for (const [type, n] of counts) this.metrics.inbound.inc({ type }, n);
+  }
+
+  private onOp(link: LinkId, op: GatewayOp): void {
+    switch (op[0]) {
+      case "in": {
+        const [, user, type, body] = op;
+        if (this.queue.offer({ link, user, type, body })) return;
+        this.metrics.dropped.inc({ reason: "queue_full" });
+        const s = this.sessions.get(user);
+        if (s && s.link === link && this.guard.dropped(user, this.clock.now()) === "kick") this.kick(s, "SERVER_BUSY", "input keeps overflowing the packet queue", true);
+        return;
+      }
+      case "attach":
+        return this.onAttach(link, op[1]);
+      case "detach":
+        return this.onDetach(link, op[1].user, op[1].reason);
+      case "hello":
+        return;
+    }
+  }
+
+  private reject(link: LinkId, user: number, key: ErrorKey): void {
+    this.metrics.attaches.inc({ result: `rejected_${key}` });
+    this.sendCtrl(link, ["rejected", { user, code: ErrorCatalog[key].code }]);
+  }
+
+  private onAttach(link: LinkId, req: { user: number; name: string; zone: string }): void {
+    // not SHUTTING_DOWN: gateways treat NO_SERVER_FOR_ZONE as "retry at another server"
+    if (!this.accepting) return this.reject(link, req.user, "NO_SERVER_FOR_ZONE");
+    const existing = this.sessions.get(req.user);
+    if (existing) return this.reattach(existing, link);
+    const pendingLink = this.pendingAttach.get(req.user);
+    if (pendingLink !== undefined) {
+      if (pendingLink !== link) this.reject(pendingLink, req.user, "SESSION_REPLACED");
+      this.pendingAttach.set(req.user, link);
+      return;
+    }
+    if (!this.worlds.has(req.zone)) return this.reject(link, req.user, "NO_SERVER_FOR_ZONE");
+    const r = this.attach.begin({ ...req, link });
+    if (r === "busy") return this.reject(link, req.user, "SERVER_BUSY");
+    this.pendingAttach.set(req.user, link);
+  }
+
+  /** The user is already here: a gateway re-attached it (possibly from another gateway). */
+  private reattach(s: Session, link: LinkId): void {
+    if (s.link !== link) {
+      this.sendCtrl(s.link, ["kick", { user: s.user, key: "SESSION_REPLACED" }]);
+      this.interest.remove(s.link, s.cells);
+      s.cells = [];
+      this.sessions.moveLink(s, link);
+    }
+    const world = this.worlds.get(s.zone)!;
+    const e = world.get(s.user)!;
+    e.seq = -1; // a new client session numbers its moves afresh
+    world.resetView(s.user);
+    this.sendCtrl(link, ["attached", { user: s.user, enter: this.enterBody(s, e.x, e.y) }]);
+    this.metrics.attaches.inc({ result: "reattach" });
+  }
+
+  private onAttachResult(r: AttachResult): void {
+    const user = r.req.user;
+    const link = this.pendingAttach.get(user);
+    this.pendingAttach.delete(user);
+    if (link === undefined || !this.links.has(link)) return; // detached / link gone meanwhile
+    if (!this.accepting) return this.reject(link, user, "NO_SERVER_FOR_ZONE");
+    if (r.kind === "failed") return this.reject(link, user, r.key);
+    if (r.kind === "transfer") {
+      this.metrics.attaches.inc({ result: "transfer" });
+      return this.sendCtrl(link, ["transfer", { user, zone: r.zone }]);
+    }
+    const world = this.worlds.get(r.state.zone)!;
+    if (world.has(user) || this.sessions.get(user)) return this.reject(link, user, "INTERNAL");
+    const e = world.join(user, clampCoord(r.state.x, this.opts.rules), clampCoord(r.state.y, this.opts.rules), this.clock.now());
+    const s: Session = { user, name: r.state.name, zone: r.state.zone, link, hp: r.state.hp, cells: [] };
+    this.sessions.add(s);
+    this.writeBehind.track(user, r.epoch);
+    this.metrics.ccu.inc({ zone: s.zone });
+    this.metrics.attaches.inc({ result: "ok" });
+    this.sendCtrl(link, ["attached", { user, enter: this.enterBody(s, e.x, e.y) }]);
+  }
+
+  private enterBody(s: Session, x: number, y: number) {
+    return {
+      zone: s.zone,
+      server: this.opts.nodeId,
+      self: { id: s.user, x, y, seq: 0 },
+      world: { size: this.opts.rules.worldSize, cell: this.opts.rules.cellSize },
+    };
+  }
+
+  private onDetach(link: LinkId, user: number, reason: string): void {
+    if (this.pendingAttach.get(user) === link) this.pendingAttach.delete(user);
+    const s = this.sessions.get(user);
+    if (!s || s.link !== link) return;
+    this.log.debug({ user, reason }, "detach");
+    void this.release(s);
+  }
+
+  private onLinkClosed(link: LinkId, gateway: string, code: number, reason: string): void {
+    this.log.info({ link, gateway, code, reason }, "gateway link closed");
+    for (const [user, l] of this.pendingAttach) if (l === link) this.pendingAttach.delete(user);
+    for (const user of this.sessions.usersOf(link)) {
+      const s = this.sessions.get(user);
+      if (s) void this.release(s);
+    }
+    this.interest.dropLink(link);
+    this.outbox.dropLink(link);
+    this.links.delete(link);
+    this.metrics.links.set(this.links.size);
+    if (![...this.links.values()].includes(gateway)) this.metrics.sendQueueBytes.remove({ gateway });
+  }
+
+  // ------------------------------------------------------------------ users leaving
+
+  /** Take a user out of the world and the tables; returns its last state. */
+  private removeSession(s: Session, zone = s.zone, pos?: { x: number; y: number }): PlayerState {
+    const e = this.worlds.get(s.zone)?.leave(s.user);
+    this.sessions.remove(s.user);
+    this.interest.remove(s.link, s.cells);
+    this.guard.forget(s.user);
+    this.metrics.ccu.dec({ zone: s.zone });
+    return { userId: s.user, name: s.name, zone, x: pos?.x ?? e?.x ?? 0, y: pos?.y ?? e?.y ?? 0, hp: s.hp };
+  }
+
+  /** Remove and save (detach, link closed). */
+  private release(s: Session): Promise<FinalResult> {
+    const state = this.removeSession(s);
+    return this.writeBehind.release(s.user, state).then((r) => {
+      if (r !== "saved") this.log.warn({ user: s.user, result: r }, "final write on leave not saved");
+      return r;
+    });
+  }
+
+  private kick(s: Session, key: ErrorKey, reason: string, save: boolean): void {
+    this.log.warn({ user: s.user, key, reason }, "kicking user");
+    this.metrics.kicks.inc({ key });
+    const state = this.removeSession(s);
+    if (save) void this.writeBehind.release(s.user, state);
+    else this.writeBehind.forget(s.user);
+    this.sendCtrl(s.link, ["kick", { user: s.user, key, reason }]);
+  }
+
+  /** A periodic write was fenced: another server owns the user now; the DB is the truth. */
+  private onFenced(user: number): void {
+    const s = this.sessions.get(user);
+    if (s) this.kick(s, "PERSIST_REJECTED", "owner epoch changed", false);
+  }
+
+  private travel(s: Session, zone: string): void {
+    const link = s.link;
+    const state = this.removeSession(s, zone, spawnPoint(zone, this.opts.rules));
+    void this.writeBehind.release(s.user, state).then((r) => {
+      if (r === "saved") this.sendCtrl(link, ["transfer", { user: s.user, zone }]);
+      else {
+        this.metrics.kicks.inc({ key: "PERSIST_REJECTED" });
+        this.sendCtrl(link, ["kick", { user: s.user, key: "PERSIST_REJECTED", reason: `travel: ${r}` }]);
+      }
+    });
+  }
+
+  /** Control ops ride with the next tick frame; with the loop stopped they go out at once. */
+  private sendCtrl(link: LinkId, op: CtrlOut): void {
+    if (this.looping) this.outbox.ctrl(link, op);
+    else this.opts.io.send(ioUnitOfLink(link), { k: "ctrl", link, ctrl: [op] });
+  }
+
+  private snapshot(user: number): PlayerState | undefined {
+    const s = this.sessions.get(user);
+    const e = s && this.worlds.get(s.zone)?.get(user);
+    return s && e ? { userId: user, name: s.name, zone: s.zone, x: e.x, y: e.y, hp: s.hp } : undefined;
+  }
+
+  // ------------------------------------------------------------------ the tick
+
+  private makeContext(): SceneContext {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const host = this;
+    return {
+      get now() {
+        return host.now;
+      },
+      world: (zone) => this.worlds.get(zone),
+      reply: (s, type, body) => this.outbox.direct(s.link, s.user, [type, body]),
+      error: (s, key, detail) => this.outbox.direct(s.link, s.user, ["error", { code: ErrorCatalog[key].code, message: detail ? `${ErrorCatalog[key].message}: ${detail}` : ErrorCatalog[key].message }]),
+      dropped: (reason) => this.metrics.dropped.inc({ reason }),
+      dirty: (s) => this.writeBehind.markDirty(s.user),
+      travel: (s, zone) => this.travel(s, zone),
+      zoneExists: (zone) => this.worlds.has(zone) || (this.opts.zoneExists?.(zone) ?? false),
+    };
+  }
+
+  private dispatch(item: QueuedInput): void {
+    const s = this.sessions.get(item.user);
+    if (!s || s.link !== item.link) {
+      this.metrics.dropped.inc({ reason: "unknown_user" });
+      return;
+    }
+    const handler = this.opts.handlers[item.type as keyof ClientSchemaTable] as ((ctx: SceneContext, s: Session, body: unknown) => void) | undefined;
+    if (!handler) {
+      this.ctx.error(s, "PROTO_UNEXPECTED", `${item.type} is not handled by this server`);
+      return;
+    }
+    try {
+      handler(this.ctx, s, item.body);
+    } catch (err) {
+      this.metrics.handlerErrors.inc({ type: item.type });
+      this.log.error({ err, user: item.user, type: item.type }, "message handler threw");
+    }
+  }
+
+  /** One tick: consume the queue, close the worlds' tick, hand the output to the IO units. */
+  tick(tick: number, now: number): void {
+    this.now = now;
+    const t0 = performance.now();
+    this.queue.drain((item) => this.dispatch(item));
+    this.metrics.queueConsume.observe((performance.now() - t0) / 1000);
+    this.metrics.queueLength.set(this.queue.length);
+    const changed: CellOut[] = [];
+    for (const world of this.worlds.values()) {
+      const ch = world.endTick();
+      for (const c of ch.cells) changed.push({ c: c.cell, m: c.moved, g: c.gone });
+      for (const v of ch.views) {
+        const s = this.sessions.get(v.id);
+        if (!s) continue;
+        this.interest.remove(s.link, s.cells);
+        this.interest.add(s.link, v.cells);
+        s.cells = v.cells;
+        this.outbox.subs(s.link, s.user, v.cells);
+        this.outbox.direct(s.link, s.user, ["aoi", { add: v.add, remove: v.remove }]);
+      }
+    }
+    const cmds = this.outbox.buildTick(tick >>> 0, changed, this.interest, this.opts.io.units);
+    cmds.forEach((cmd, unit) => this.opts.io.send(unit, cmd));
+    if (this.loop.stats.skipped > this.skippedSeen) {
+      this.metrics.ticksSkipped.inc(this.loop.stats.skipped - this.skippedSeen);
+      this.skippedSeen = this.loop.stats.skipped;
+    }
+    if (tick % 200 === 0) this.guard.sweep(this.clock.now());
+  }
+
+  // ------------------------------------------------------------------ shutdown
+
+  /** Refuse new attaches (rejected NO_SERVER_FOR_ZONE: the gateway retries elsewhere). */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  /** The graceful sequence described in the module comment. Idempotent enough for lifecycle use. */
+  async shutdown(): Promise<void> {
+    this.stopAccepting();
+    if (this.looping) {
+      this.loop.stop();
+      this.tick(this.loop.stats.ticks + 1, this.clock.now()); // last inputs and outputs
+      this.looping = false;
+    }
+    const users = [...this.sessions.values()];
+    this.log.info({ users: users.length }, "releasing users for shutdown");
+    await Promise.all(
+      users.map(async (s) => {
+        const link = s.link;
+        const zone = s.zone;
+        const r = await this.release(s);
+        this.sendCtrl(link, r === "saved" ? ["transfer", { user: s.user, zone }] : ["kick", { user: s.user, key: "PERSIST_REJECTED", reason: `shutdown: ${r}` }]);
+      }),
+    );
+    await this.writeBehind.drain();
+    this.writeBehind.stop();
+    for (const [link, ctrl] of this.outbox.takeCtrl()) this.opts.io.send(ioUnitOfLink(link), { k: "ctrl", link, ctrl });
+    await this.opts.io.stop(ErrorCatalog.SHUTTING_DOWN.close, ErrorCatalog.SHUTTING_DOWN.code);
+  }
+}

@@ -1,0 +1,13 @@
+/**
+ * The explicit role table (no folder scanning): role name → its wiring function.
+ * A role that is missing here is rejected by main.ts with RIFT_UNKNOWN_ROLE.
+ */
+import type { Role } from "./core/config.js";
+import type { RoleMain } from "./core/runtime.js";
+import { fieldMain } from "./field-server/main.js";
+import { startGateway } from "./gateway/main.js";
+
+export const roleMains: Partial<Record<Role, RoleMain>> = {
+  gateway: startGateway,
+  field: fieldMain,
+};

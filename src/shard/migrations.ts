@@ -1,0 +1,156 @@
+/**
+ * Versioned schema migrations, kept as SQL in TypeScript (no folder scanning).
+ *
+ * Rules:
+ * - Additive only (new tables, new nullable/defaulted columns, new indexes): old binaries keep
+ *   working during a rolling deploy. Never edit or renumber an applied migration; add one.
+ * - Each database records what it has in `schema_migrations(version, name, checksum, applied_at)`.
+ * - `applyMigrations` runs in ONE transaction holding a transaction-scoped advisory lock, so
+ *   processes starting together do not race: the first applies, the others wait, then find
+ *   nothing to do. Postgres DDL is transactional, so a failure leaves nothing half-applied.
+ * - `ensureDatabase` creates the configured database on a cluster if it is missing (first
+ *   start of a fresh cluster); concurrent creators are tolerated.
+ */
+import { createHash } from "node:crypto";
+import pg from "pg";
+import type { Logger } from "../core/log.js";
+import type { Queryable } from "./router.js";
+import { sqlState } from "./pg-errors.js";
+
+export interface Migration {
+  /** Position in its list, from 1. */
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export interface MigrationSet {
+  /** Name recorded with each version, so several sets can share one database (e.g. a dev
+   * setup whose global scope is also a shard). */
+  set: string;
+  list: readonly Migration[];
+}
+
+/** Global database: accounts and the user → shard mapping table. */
+export const GLOBAL_MIGRATIONS: MigrationSet = { set: "global", list: [
+  {
+    version: 1,
+    name: "users, shards, shard_map",
+    sql: `
+      CREATE TABLE users (
+        id         bigserial PRIMARY KEY,
+        name       text UNIQUE NOT NULL,
+        pass_hash  text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE shards (
+        name   text PRIMARY KEY,
+        weight int  NOT NULL DEFAULT 1 CHECK (weight >= 0),
+        state  text NOT NULL DEFAULT 'active'
+      );
+      CREATE TABLE shard_map (
+        user_id    bigint PRIMARY KEY,
+        shard      text NOT NULL REFERENCES shards(name),
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX shard_map_shard_idx ON shard_map (shard);
+    `,
+  },
+] };
+
+/** Every player shard. */
+export const SHARD_MIGRATIONS: MigrationSet = { set: "shard", list: [
+  {
+    version: 1,
+    name: "players",
+    sql: `
+      CREATE TABLE players (
+        user_id     bigint PRIMARY KEY,
+        name        text   NOT NULL,
+        zone        text   NOT NULL,
+        x           real   NOT NULL,
+        y           real   NOT NULL,
+        hp          int    NOT NULL,
+        owner_epoch bigint NOT NULL DEFAULT 0,
+        owner       text,
+        updated_at  timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
+] };
+
+/** Advisory lock key of the migration runner ("RIFTMIGR" as an int8). */
+const MIGRATION_LOCK = 0x524946544d494752n.toString();
+
+export function checksum(m: Migration): string {
+  return createHash("sha256").update(m.sql).digest("hex").slice(0, 16);
+}
+
+/** Check a migration list is well-formed (strictly increasing versions from 1). Pure. */
+export function validateMigrations(list: readonly Migration[]): void {
+  list.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration #${i} has version ${m.version}, expected ${i + 1}`);
+  });
+}
+
+/**
+ * Apply the missing migrations of `ms` through `tx`, which must be a connection INSIDE a
+ * transaction (e.g. `router.transaction(scope, (c) => applyMigrations(c, SHARD_MIGRATIONS, log))`).
+ * Returns the versions applied now (empty when up to date).
+ */
+export async function applyMigrations(tx: Queryable, ms: MigrationSet, log: Logger): Promise<number[]> {
+  const { set, list } = ms;
+  validateMigrations(list);
+  await tx.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
+  await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      set_name   text NOT NULL,
+      version    int  NOT NULL,
+      name       text NOT NULL,
+      checksum   text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (set_name, version)
+    )`);
+  const { rows } = await tx.query<{ version: number; checksum: string }>("SELECT version, checksum FROM schema_migrations WHERE set_name = $1 ORDER BY version", [set]);
+  const have = new Map(rows.map((r) => [r.version, r.checksum]));
+  const applied: number[] = [];
+  for (const m of list) {
+    const sum = checksum(m);
+    const existing = have.get(m.version);
+    if (existing !== undefined) {
+      if (existing !== sum) log.warn({ set, version: m.version, name: m.name }, "applied migration differs from this build's (migrations must never be edited)");
+      continue;
+    }
+    await tx.query(m.sql);
+    await tx.query("INSERT INTO schema_migrations (set_name, version, name, checksum) VALUES ($1, $2, $3, $4)", [set, m.version, m.name, sum]);
+    applied.push(m.version);
+  }
+  const newest = Math.max(0, ...have.keys());
+  if (newest > list.length) log.info({ set, dbVersion: newest, buildVersion: list.length }, "database schema is newer than this build (fine: migrations are additive)");
+  return applied;
+}
+
+/**
+ * Create `database` on the server described by `conn` (connected through its `postgres`
+ * database) unless it exists. Safe when several processes try at once.
+ */
+export async function ensureDatabase(conn: pg.ClientConfig, database: string, log: Logger): Promise<boolean> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(database)) throw new Error(`refusing to create database with name '${database}'`);
+  const client = new pg.Client({ ...conn, database: "postgres", connectionTimeoutMillis: 5000 });
+  client.on("error", (err) => log.warn({ err: err.message }, "admin connection failed"));
+  await client.connect();
+  try {
+    const { rowCount } = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]);
+    if (rowCount) return false;
+    try {
+      await client.query(`CREATE DATABASE "${database}"`);
+      log.info({ database, host: conn.host, port: conn.port }, "database created");
+      return true;
+    } catch (err) {
+      // Another process created it between our check and our CREATE.
+      if (sqlState(err) === "42P04" || sqlState(err) === "23505") return false;
+      throw err;
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * `npm start`: the whole local cluster with a demo.
+ *
+ * 1. infra (`infraUp`: ZooKeeper, Redis, global + 2 shard Patroni clusters) in `.rift/infra`;
+ * 2. every role that exists: field servers (z1 on one, z2 on the other) and two gateways
+ *    (ws://127.0.0.1:7000 and :7001), as child processes of this one;
+ * 3. a demo: a few SDK bots walking around z1, with a status line every few seconds.
+ * Ctrl-C (or SIGTERM) stops the bots, then the roles (SIGTERM, by PID), then the infra.
+ *
+ * Options: `npm start -- --shards N --bots N --no-demo --keep-infra`.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command } from "commander";
+import { RiftClient } from "../client/index.js";
+import { infraDown, infraEnv, infraUp, type InfraState } from "./infra/infra.js";
+import { waitFor } from "./infra/wait.js";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const say = (line: string) => process.stdout.write(`[start] ${line}\n`);
+
+interface RoleSpec {
+  name: string;
+  role: "gateway" | "field";
+  env: Record<string, string>;
+  /** Port whose /healthz proves readiness. */
+  opsPort: number;
+}
+
+interface RunningRole extends RoleSpec {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+function startRole(spec: RoleSpec, infraVars: Record<string, string>, logDir: string): RunningRole {
+  const log = createWriteStream(resolve(logDir, `${spec.name}.log`), { flags: "a" });
+  const child = spawn(process.execPath, ["--import", "tsx", resolve(ROOT, "src/main.ts"), "--role", spec.role], {
+    cwd: ROOT,
+    env: { ...process.env, ...infraVars, ...spec.env, RIFT__NODE__ID: spec.name, RIFT__OPS__PORT: String(spec.opsPort) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  return { ...spec, child, exited };
+}
+
+async function healthy(port: number): Promise<boolean> {
+  try {
+    return (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+async function stopRoles(roles: RunningRole[]): Promise<void> {
+  // Gateways first (clients detach and their state is flushed), then game servers.
+  for (const kind of ["gateway", "field"] as const) {
+    const group = roles.filter((r) => r.role === kind && r.child.exitCode === null);
+    for (const r of group) r.child.kill("SIGTERM");
+    await Promise.all(
+      group.map(async (r) => {
+        const t = setTimeout(() => r.child.kill("SIGKILL"), 15_000);
+        await r.exited;
+        clearTimeout(t);
+      }),
+    );
+  }
+}
+
+function startDemo(urls: string[], bots: number): { stop: () => Promise<void>; status: () => string } {
+  const clients: RiftClient[] = [];
+  let stopped = false;
+  const tag = Math.random().toString(36).slice(2, 7);
+  const walkers: ReturnType<typeof setInterval>[] = [];
+  void (async () => {
+    for (let i = 0; i < bots && !stopped; i++) {
+      try {
+        const c = await RiftClient.connect(urls[i % urls.length]!);
+        await c.hello();
+        const name = `demo_${tag}_${i}`;
+        await c.register(name, "demo-password");
+        await c.login(name, "demo-password");
+        const enter = await c.waitForEnter();
+        clients.push(c);
+        let { x, y } = enter.self;
+        let dir = (i / bots) * 2 * Math.PI;
+        const size = enter.world.size;
+        walkers.push(
+          setInterval(() => {
+            if (stopped || c.closed) return;
+            // Wander: drift the heading a little, bounce off the edges of the field.
+            dir += (Math.random() - 0.5) * 0.3;
+            x += Math.cos(dir) * 4;
+            y += Math.sin(dir) * 4;
+            if (x < 10 || x > size - 10) dir = Math.PI - dir;
+            if (y < 10 || y > size - 10) dir = -dir;
+            x = Math.min(size - 10, Math.max(10, x));
+            y = Math.min(size - 10, Math.max(10, y));
+            c.move(x, y);
+          }, 100),
+        );
+      } catch (e) {
+        say(`demo bot ${i} failed: ${(e as Error).message}`);
+      }
+    }
+  })();
+  return {
+    status: () => {
+      const live = clients.filter((c) => !c.closed);
+      const seen = live.map((c) => c.visibleCount);
+      const avg = seen.length ? (seen.reduce((a, b) => a + b, 0) / seen.length).toFixed(1) : "0";
+      const s = live[0]?.self;
+      return `demo: ${live.length}/${bots} bots walking, each sees ${avg} others on average${s ? `; bot 0 at (${s.x.toFixed(0)}, ${s.y.toFixed(0)})` : ""}`;
+    },
+    stop: async () => {
+      stopped = true;
+      walkers.forEach(clearInterval);
+      await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const opts = new Command()
+    .name("npm start --")
+    .option("--shards <n>", "player shards", (v) => Number.parseInt(v, 10), 2)
+    .option("--bots <n>", "demo bots", (v) => Number.parseInt(v, 10), 12)
+    .option("--no-demo", "start the cluster without demo bots")
+    .option("--keep-infra", "leave the infrastructure running on exit (reused by the next start)")
+    .parse(process.argv)
+    .opts<{ shards: number; bots: number; demo: boolean; keepInfra?: boolean }>();
+
+  const runDir = resolve(ROOT, ".rift/infra");
+  const logDir = resolve(ROOT, ".rift/logs");
+  mkdirSync(logDir, { recursive: true });
+  const abort = new AbortController();
+  let stopping: Promise<void> | undefined;
+  let roles: RunningRole[] = [];
+  let demo: ReturnType<typeof startDemo> | undefined;
+  let ticker: ReturnType<typeof setInterval> | undefined;
+
+  const shutdown = (why: string) => {
+    stopping ??= (async () => {
+      say(`${why}: stopping…`);
+      abort.abort();
+      if (ticker) clearInterval(ticker);
+      await demo?.stop();
+      await stopRoles(roles);
+      say("roles stopped");
+      if (!opts.keepInfra) await infraDown(runDir, { log: (l) => process.stdout.write(`${l}\n`) });
+      say("bye");
+    })();
+    return stopping;
+  };
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => void shutdown(sig).then(() => process.exit(0)));
+
+  try {
+    const t0 = performance.now();
+    const state: InfraState = await infraUp({ runDir, shards: opts.shards, zk: 1, profile: "dev", signal: abort.signal });
+    say(`infra ready in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+    const vars = infraEnv(state);
+
+    const specs: RoleSpec[] = [
+      { name: "field-1", role: "field", opsPort: 9201, env: { RIFT__FIELD__ZONES: "[z1]", RIFT__FIELD__LINKPORT: "7100" } },
+      { name: "field-2", role: "field", opsPort: 9202, env: { RIFT__FIELD__ZONES: "[z2]", RIFT__FIELD__LINKPORT: "7110" } },
+      { name: "gateway-1", role: "gateway", opsPort: 9101, env: { RIFT__GATEWAY__PORT: "7000" } },
+      { name: "gateway-2", role: "gateway", opsPort: 9102, env: { RIFT__GATEWAY__PORT: "7001" } },
+    ];
+    roles = specs.map((s) => startRole(s, vars, logDir));
+    for (const r of roles) {
+      void r.exited.then((code) => {
+        if (!stopping) say(`${r.name} exited with ${code}; see .rift/logs/${r.name}.log`);
+      });
+    }
+    await waitFor(async () => (await Promise.all(roles.map((r) => healthy(r.opsPort)))).every(Boolean), {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: "every role healthy (/healthz); logs in .rift/logs/",
+    });
+
+    say(`cluster up in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+    say("clients:    ws://127.0.0.1:7000  ws://127.0.0.1:7001");
+    for (const r of roles) say(`${r.name.padEnd(10)} pid ${r.child.pid}  ops http://127.0.0.1:${r.opsPort}/metrics  log .rift/logs/${r.name}.log`);
+    say(`zookeeper  ${state.zookeeper.connect}`);
+    say(`redis      ${state.redis.url}`);
+    for (const c of state.patroni.clusters) say(`postgres   ${c.scope}: ${c.members.map((m) => `${m.name} 127.0.0.1:${m.pgPort}`).join(", ")}`);
+    say("Ctrl-C stops everything");
+  } catch (e) {
+    await shutdown("start-up failed");
+    throw e;
+  }
+
+  if (opts.demo && opts.bots > 0) {
+    demo = startDemo(["ws://127.0.0.1:7000", "ws://127.0.0.1:7001"], opts.bots);
+    ticker = setInterval(() => say(demo!.status()), 5000);
+  }
+}
+
+main().catch(async (e: unknown) => {
+  process.stderr.write(`[start] failed: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
