@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { ROLES } from "../config.js";
+import { decodeJsonNode, encodeJsonNode } from "./json-node.js";
 import type { MemberInfo } from "./types.js";
 
 const port = z.number().int().min(0).max(65535);
@@ -16,6 +17,7 @@ export const MemberInfoSchema = z.object({
   linkPorts: z.array(port).max(64).optional(),
   clientPort: port.optional(),
   zones: z.array(z.string().min(1).max(64)).max(10_000).optional(),
+  zoneLoad: z.record(z.string().min(1).max(64), z.number().finite().min(0)).optional(),
   colour: z.string().max(64),
   version: z.string().max(64),
   load: z.number().finite(),
@@ -23,18 +25,10 @@ export const MemberInfoSchema = z.object({
 });
 
 export function encodeMemberInfo(info: MemberInfo): Buffer {
-  return Buffer.from(JSON.stringify(info), "utf8");
+  return encodeJsonNode(info);
 }
 
 /** Parse znode data; undefined when it is not a valid MemberInfo. */
 export function decodeMemberInfo(data: Buffer | null): MemberInfo | undefined {
-  if (!data || data.length === 0) return undefined;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(data.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-  const r = MemberInfoSchema.safeParse(raw);
-  return r.success ? (r.data as MemberInfo) : undefined;
+  return decodeJsonNode(MemberInfoSchema, data) as MemberInfo | undefined;
 }

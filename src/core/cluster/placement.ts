@@ -1,8 +1,8 @@
 /**
- * Deterministic zone placement derived from membership (until the coordinator's placement
- * znode exists): the owner of a zone is the member of the game role whose `zones` lists it;
- * if several do, the one with the smallest id (plain string order). Every process computing
- * this from the same snapshot gets the same answer.
+ * Zone placement derived from membership alone, without a coordinator — the in-process
+ * double of `ZkPlacementView` for unit tests of gateways (production processes always follow
+ * the coordinator's placement document). The owner of a zone is the member of the game role
+ * whose `zones` lists it; if several do, the one with the smallest id (plain string order).
  */
 import type { Role } from "../config.js";
 import type { MemberInfo, MemberView, ZonePlacement } from "./types.js";

@@ -18,8 +18,10 @@ export interface MemberInfo {
   linkPorts?: number[];
   /** Gateways: client WebSocket port. */
   clientPort?: number;
-  /** Field servers: zones this server is configured/placed to host. */
+  /** Field servers: zones this server is able to host (the coordinator places each zone on one of them). */
   zones?: string[];
+  /** Field servers: users per zone hosted now (placement estimates the load a zone brings). */
+  zoneLoad?: Record<string, number>;
   colour: string;
   version: string;
   /** Current load (e.g. CCU); updated at most once per second. */
@@ -49,11 +51,39 @@ export interface MemberView {
 }
 
 /**
- * Which game server owns a zone. Until the coordinator issue lands this is derived
- * deterministically from membership (the member listing the zone with the smallest id);
- * the leader-elected coordinator will implement the same interface from its placement znode.
+ * Which game server owns a zone. Production: `ZkPlacementView` (the coordinator leader's
+ * placement znode, resolved against the member view). Unit tests: `MembershipZonePlacement`
+ * (derived from membership, no coordinator).
  */
 export interface ZonePlacement {
   serverForZone(zone: string): MemberInfo | undefined;
   onChange(fn: () => void): () => void;
+}
+
+/**
+ * Leader election among coordinators (ZooKeeper recipe: ephemeral sequential nodes, the lowest
+ * leads, each candidate watches only its predecessor — no herd effect).
+ *
+ * States, as Curator names them:
+ *  - `leader`: we hold the lowest node and our session is connected — act as leader;
+ *  - `suspended`: we held leadership but the connection is lost (session maybe alive) — do
+ *    nothing that needs leadership until `leader` again or `follower`;
+ *  - `follower`: someone else leads (or we have not joined yet / were closed).
+ * After a session expiry the node is gone: state becomes `follower` at once, and the
+ * candidate re-joins under the renewed session (at the back of the line).
+ */
+export type ElectionState = "leader" | "suspended" | "follower";
+
+export interface LeaderElection {
+  /** Create our candidate node and start following. Resolves when the first state is known. */
+  start(): Promise<void>;
+  readonly state: ElectionState;
+  /** Node id of the current leader (data of the lowest candidate node), if known. */
+  leaderId(): string | undefined;
+  /** Full path of our own candidate node (for fenced multi-ops), if we have one. */
+  nodePath(): string | undefined;
+  /** Called on every state change. Returns an unsubscribe function. */
+  onChange(fn: (state: ElectionState) => void): () => void;
+  /** Leave the election (delete our node). Another candidate takes over at once. */
+  close(): Promise<void>;
 }

@@ -82,6 +82,22 @@ export interface ZkOptions {
 }
 
 /**
+ * One operation of a fenced multi-op (`Zk.commitFenced`). Versions are exact (`-1` =
+ * any version); `mode` defaults to PERSISTENT.
+ */
+export type FencedOp =
+  | { op: "create"; path: string; data: Buffer | null; mode?: number }
+  | { op: "setData"; path: string; data: Buffer | null; version: number }
+  | { op: "remove"; path: string; version: number };
+
+/** Multi-op result entries as node-zookeeper-client reports them (`type` -1 = error entry). */
+interface MultiResult {
+  type?: number;
+  err?: number;
+}
+const MULTI_ERROR_TYPE = -1;
+
+/**
  * Session events:
  *  - `disconnected`: connection lost, the library is reconnecting (session may survive);
  *  - `connected`: (re)connected to the same or a new session;
@@ -293,6 +309,60 @@ export class Zk {
     }
   }
 
+  /** True while the current session is connected (false while disconnected or expired). */
+  get connected(): boolean {
+    const state = this.current.getState();
+    return !this.closed && (state === zookeeper.State.SYNC_CONNECTED || state === zookeeper.State.CONNECTED_READ_ONLY);
+  }
+
+  /**
+   * Fenced write: ONE ZooKeeper multi-op that first checks that `checkPath` exists (e.g. our
+   * leader-election node, which lives only as long as our session and our candidacy), then
+   * applies `ops` in order. All-or-nothing: if the check or any op fails, nothing is applied
+   * and the promise rejects with the ZkError of the FAILING op (its code and path): NO_NODE
+   * when `checkPath` is gone (we are no longer leader) or a node to change is missing,
+   * BAD_VERSION on a version mismatch, NODE_EXISTS for a create over an existing node.
+   * A CONNECTION_LOSS leaves the outcome unknown (the caller re-reads and decides).
+   */
+  commitFenced(checkPath: string, ops: FencedOp[]): Promise<void> {
+    const all: { op: string; path: string }[] = [{ op: "check", path: checkPath }, ...ops];
+    return new Promise((resolve, reject) => {
+      let tx: ReturnType<Client["transaction"]>;
+      try {
+        tx = this.current.transaction();
+        tx.check(checkPath, -1);
+        for (const o of ops) {
+          switch (o.op) {
+            case "create":
+              if (o.data) tx.create(o.path, o.data, o.mode ?? CreateMode.PERSISTENT);
+              else tx.create(o.path, o.mode ?? CreateMode.PERSISTENT);
+              break;
+            case "setData":
+              tx.setData(o.path, o.data, o.version);
+              pinLastVersion(tx, o.version);
+              break;
+            case "remove":
+              tx.remove(o.path, o.version);
+              pinLastVersion(tx, o.version);
+              break;
+          }
+        }
+      } catch (err) {
+        reject(wrap(err, "multi", checkPath)); // invalid path (the library validates synchronously)
+        return;
+      }
+      tx.commit((err: unknown, results: unknown) => {
+        if (!err) return resolve();
+        // The server marks the failing op with its error code, ops before it with OK and ops
+        // after it with RUNTIME_INCONSISTENCY: the first non-OK error entry is the culprit.
+        const list = Array.isArray(results) ? (results as MultiResult[]) : [];
+        const i = list.findIndex((r) => r?.type === MULTI_ERROR_TYPE && r.err !== undefined && r.err !== 0);
+        const failing = i >= 0 ? all[i] : undefined;
+        reject(wrap(err, failing ? `multi (${failing.op})` : "multi", failing?.path ?? checkPath));
+      });
+    });
+  }
+
   /**
    * End the session (its ephemerals vanish at once) and stop renewing. Resolves when the
    * server acknowledged the close or after `timeoutMs`.
@@ -316,6 +386,18 @@ export class Zk {
       client.close();
     });
   }
+}
+
+/**
+ * node-zookeeper-client's Transaction turns version 0 into -1 (`version || -1`), which would
+ * make a "node must be at version 0" op unconditional. Write the exact version into the op
+ * just added (the builder keeps its ops in the public `ops` array).
+ */
+function pinLastVersion(tx: object, version: number): void {
+  const ops = (tx as { ops?: { version?: number }[] }).ops;
+  const last = ops?.[ops.length - 1];
+  if (!last || !("version" in last)) throw new Error("node-zookeeper-client: unexpected Transaction layout (cannot pin op version)");
+  last.version = version;
 }
 
 /** What `forceSessionExpiry` needs to know about the client whose session it ends. */
