@@ -4,10 +4,12 @@
  */
 import type { Role } from "./core/config.js";
 import type { RoleMain } from "./core/runtime.js";
+import { coordinatorMain } from "./coordinator/main.js";
 import { fieldMain } from "./field-server/main.js";
 import { startGateway } from "./gateway/main.js";
 
 export const roleMains: Partial<Record<Role, RoleMain>> = {
   gateway: startGateway,
   field: fieldMain,
+  coordinator: coordinatorMain,
 };

@@ -53,6 +53,7 @@ export interface OpsServerOptions {
 export class OpsServer {
   private readonly server: Server;
   private readonly checks = new Map<string, HealthCheck>();
+  private readonly jsonRoutes = new Map<string, () => unknown>();
   private readonly opts: OpsServerOptions;
 
   constructor(opts: OpsServerOptions) {
@@ -67,6 +68,11 @@ export class OpsServer {
 
   addHealthCheck(name: string, check: HealthCheck): void {
     this.checks.set(name, check);
+  }
+
+  /** Serve `GET path` with the JSON of what `fn` returns (a role's read-only ops API). */
+  addJsonRoute(path: string, fn: () => unknown): void {
+    this.jsonRoutes.set(path, fn);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -90,6 +96,12 @@ export class OpsServer {
       res.statusCode = ok ? 200 : 503;
       res.setHeader("content-type", "application/json");
       res.end(JSON.stringify({ ok, ...this.opts.info, checks: results }));
+      return;
+    }
+    const json = this.jsonRoutes.get(url ?? "");
+    if (json && req.method === "GET") {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify(await json()));
       return;
     }
     if (this.opts.routes && (await this.opts.routes(req, res))) return;

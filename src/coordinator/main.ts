@@ -1,0 +1,50 @@
+/**
+ * Coordinator role wiring: ZooKeeper session → member view (all roles) → leader election →
+ * placer (writes the placement document while leading) → ops API (`GET /cluster`,
+ * `GET /placement`) → membership registration. Run two or more: exactly one leads.
+ *
+ * Shutdown hooks run in reverse: deregister, stop the placer, leave the election (the next
+ * candidate leads at once), close the view and the session.
+ */
+import { ZkLeaderElection } from "../core/cluster/election.js";
+import { ZkMemberView } from "../core/cluster/member-view.js";
+import { registerSelf } from "../core/cluster/wiring.js";
+import { Zk } from "../core/cluster/zk.js";
+import type { RoleMain } from "../core/runtime.js";
+import { createCoordinatorMetrics } from "./metrics.js";
+import { Placer } from "./placer.js";
+
+export const coordinatorMain: RoleMain = async (ctx) => {
+  const { config, lifecycle, nodeId } = ctx;
+  const log = ctx.log.child({ component: "coordinator" });
+  const zkConf = config.cluster.zookeeper;
+  const zk = await Zk.connect({ connect: zkConf.connect, sessionTimeoutMs: zkConf.sessionTimeoutMs, log });
+  lifecycle.onShutdown("zookeeper", () => zk.close());
+  const view = new ZkMemberView(zk, { root: zkConf.root, log });
+  lifecycle.onShutdown("member-view", () => view.close());
+  await view.ready();
+
+  const election = new ZkLeaderElection(zk, { root: zkConf.root, id: nodeId, log });
+  const placer = new Placer({
+    zk,
+    root: zkConf.root,
+    id: nodeId,
+    election,
+    view,
+    graceMs: config.coordinator.reassignGraceMs,
+    reconcileMs: config.coordinator.reconcileMs,
+    log,
+    metrics: createCoordinatorMetrics(ctx.metrics),
+  });
+  await placer.start();
+  lifecycle.onShutdown("election", () => election.close());
+  lifecycle.onShutdown("placer", () => placer.close());
+  await election.start();
+
+  ctx.ops.addJsonRoute("/cluster", () => ({ leader: election.leaderId() ?? null, self: { id: nodeId, state: election.state }, members: view.members() }));
+  ctx.ops.addJsonRoute("/placement", () => ({ placement: placer.placement() ?? null }));
+  ctx.ops.addHealthCheck("coordinator", () => ({ ok: !lifecycle.shuttingDown, detail: election.state }));
+
+  await registerSelf(ctx, zk, log, { facts: {}, load: () => (election.state === "leader" ? 1 : 0) });
+  log.info({ opsPort: ctx.opsPort, state: election.state, leader: election.leaderId() }, "coordinator listening");
+};

@@ -1,0 +1,223 @@
+/**
+ * The coordinator's placement loop. Only the elected leader (state `leader`, connected)
+ * writes; followers and a `suspended` leader do nothing, so a ZooKeeper hiccup never changes
+ * placement.
+ *
+ * One reconcile pass (serialised; triggered by membership, drain requests, placement and
+ * leadership changes, and every `reconcileMs`):
+ *  1. read the placement document and its version;
+ *  2. update absence bookkeeping: a field server that is not a member is "absent since" the
+ *     first pass that noticed it; within `graceMs` it keeps its zones (a member that
+ *     re-registers after a session renewal loses nothing);
+ *  3. `planPlacement` (pure rules, placement-rules.ts); zones never placed yet wait until no
+ *     new field server joined for `graceMs` (servers starting together all get a share);
+ *  4. if the zone map or the draining list changed, write generation + 1 with a fenced
+ *     multi-op: check our election node exists + setData at the version read in 1. A deposed
+ *     leader (node gone) or a concurrent writer (version moved) fails and changes nothing;
+ *  5. remove drain requests of servers that are gone for good (past the grace period).
+ */
+import type { Logger } from "../core/log.js";
+import { decodeDrainRequest, decodePlacement, emptyPlacement, encodePlacement, type PlacementDoc } from "../core/cluster/placement-doc.js";
+import { drainPath, drainRequestPath, placementPath } from "../core/cluster/paths.js";
+import type { LeaderElection, MemberView } from "../core/cluster/types.js";
+import { WatchedNode } from "../core/cluster/watched.js";
+import { CreateMode, isZkError, type Zk } from "../core/cluster/zk.js";
+import type { CoordinatorMetrics } from "./metrics.js";
+import { collectZoneLoad, planPlacement, samePlacement } from "./placement-rules.js";
+
+export interface PlacerOptions {
+  zk: Zk;
+  root: string;
+  /** This coordinator's node id (written as `leader`). */
+  id: string;
+  election: LeaderElection;
+  /** View including role `field`. */
+  view: MemberView;
+  graceMs: number;
+  reconcileMs: number;
+  log: Logger;
+  metrics: CoordinatorMetrics;
+  now?: () => number;
+}
+
+export class Placer {
+  private readonly absentSince = new Map<string, number>();
+  private readonly seen = new Set<string>();
+  /** When a field server id was last seen for the first time. */
+  private lastJoinAt = -Infinity;
+  private drainIds = new Set<string>();
+  private zoneLoad = new Map<string, number>();
+  private last: PlacementDoc | undefined;
+  private running = false;
+  private again = false;
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly unsubscribe: (() => void)[] = [];
+  private drainNode: WatchedNode<string[]> | undefined;
+  private placementNode: WatchedNode<Buffer> | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: PlacerOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Start following; resolves once the inputs have been read once. */
+  async start(): Promise<void> {
+    const { zk, root } = this.opts;
+    await zk.mkdirp(drainPath(root));
+    this.drainNode = new WatchedNode<string[]>(zk, drainPath(root), {
+      kind: "children",
+      log: this.opts.log,
+      onValue: (ids) => {
+        this.drainIds = new Set(ids ?? []);
+        this.trigger();
+      },
+    });
+    this.placementNode = new WatchedNode<Buffer>(zk, placementPath(root), {
+      kind: "data",
+      log: this.opts.log,
+      onValue: (data) => {
+        this.last = decodePlacement(data);
+        this.opts.metrics.zonesPlaced.set(Object.keys(this.last?.zones ?? {}).length);
+        this.trigger();
+      },
+    });
+    await Promise.all([this.opts.view.ready(), this.drainNode.ready(), this.placementNode.ready()]);
+    this.unsubscribe.push(this.opts.view.onChange(() => this.trigger()));
+    this.unsubscribe.push(
+      this.opts.election.onChange((state) => {
+        this.opts.metrics.isLeader.set(state === "leader" ? 1 : 0);
+        this.opts.log.info({ state }, state === "leader" ? "coordinator: leading" : `coordinator: ${state}`);
+        this.trigger();
+      }),
+    );
+    this.timer = setInterval(() => this.trigger(), this.opts.reconcileMs);
+    this.timer.unref();
+    this.trigger();
+  }
+
+  /** The last placement document read or written (for the ops API). */
+  placement(): PlacementDoc | undefined {
+    return this.last;
+  }
+
+  /** Wait for the current reconcile pass (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.running) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    for (const u of this.unsubscribe) u();
+    this.drainNode?.close();
+    this.placementNode?.close();
+  }
+
+  private trigger(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    void (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.reconcile();
+        } while (this.again && !this.closed);
+      } catch (err) {
+        this.opts.log.warn({ err: String(err) }, "coordinator: reconcile failed; retrying on the next pass");
+      } finally {
+        this.running = false;
+      }
+    })();
+  }
+
+  private trackAbsence(present: Set<string>, doc: PlacementDoc, now: number): void {
+    for (const id of present) {
+      if (!this.seen.has(id)) this.lastJoinAt = now;
+      this.seen.add(id);
+      this.absentSince.delete(id);
+    }
+    const watched = new Set<string>([...this.seen, ...Object.values(doc.zones).map((p) => p.server), ...this.drainIds]);
+    for (const id of watched) {
+      if (!present.has(id) && !this.absentSince.has(id)) this.absentSince.set(id, now);
+    }
+  }
+
+  private async reconcile(): Promise<void> {
+    const { zk, root, election, log, metrics } = this.opts;
+    const members = this.opts.view.members("field");
+    const present = new Set(members.map((m) => m.id));
+    const now = this.now();
+    // Absence is tracked by every coordinator (followers too), so a new leader does not
+    // restart the grace period of a server that has been gone for a while.
+    this.trackAbsence(present, this.last ?? emptyPlacement(), now);
+    if (election.state !== "leader") return;
+    const fence = election.nodePath();
+    if (!fence) return;
+    const t0 = performance.now();
+
+    let doc: PlacementDoc;
+    let version: number;
+    try {
+      const { data, stat } = await zk.getData(placementPath(root));
+      doc = decodePlacement(data) ?? emptyPlacement();
+      version = stat.version;
+    } catch (e) {
+      if (!isZkError(e, "NO_NODE")) throw e;
+      doc = emptyPlacement();
+      version = -1;
+    }
+    this.trackAbsence(present, doc, now);
+    const inGrace = new Set<string>();
+    for (const [id, since] of this.absentSince) if (now - since < this.opts.graceMs) inGrace.add(id);
+    const draining = new Set([...this.drainIds].filter((id) => present.has(id) || inGrace.has(id)));
+    this.zoneLoad = collectZoneLoad(members, doc.zones, this.zoneLoad);
+
+    const holdNew = now - this.lastJoinAt < this.opts.graceMs;
+    const plan = planPlacement({ current: doc.zones, members, absentInGrace: inGrace, draining, zoneLoad: this.zoneLoad, now, holdNew });
+    const drainingList = [...draining].sort();
+    const changed = !samePlacement(plan.zones, doc.zones) || drainingList.join(",") !== doc.draining.join(",") || version === -1;
+    if (changed && election.state === "leader") {
+      const next: PlacementDoc = { generation: doc.generation + 1, leader: this.opts.id, updatedAt: now, zones: plan.zones, draining: drainingList };
+      const data = encodePlacement(next);
+      const path = placementPath(root);
+      await zk.commitFenced(fence, [version === -1 ? { op: "create", path, data, mode: CreateMode.PERSISTENT } : { op: "setData", path, data, version }]);
+      this.last = next;
+      metrics.placementWrites.inc();
+      metrics.zonesPlaced.set(Object.keys(next.zones).length);
+      for (const m of plan.moves) {
+        metrics.moves.inc({ reason: m.reason });
+        const since = m.from ? this.absentSince.get(m.from) : undefined;
+        const absentForMs = since === undefined ? undefined : now - since;
+        if (m.reason === "server-gone" && absentForMs !== undefined) metrics.replaceSeconds.observe(absentForMs / 1000);
+        log.info({ zone: m.zone, from: m.from, to: m.to, reason: m.reason, absentForMs, generation: next.generation }, `coordinator: zone ${m.zone} ${m.from ?? "-"} → ${m.to ?? "(nobody)"} (${m.reason})`);
+      }
+      if (plan.moves.length === 0) log.info({ generation: next.generation, draining: drainingList }, "coordinator: placement written");
+    }
+
+    // Drain requests of servers gone past the grace period are done.
+    for (const id of this.drainIds) {
+      if (present.has(id) || inGrace.has(id)) continue;
+      try {
+        const { data } = await zk.getData(drainRequestPath(root, id));
+        await zk.remove(drainRequestPath(root, id));
+        log.info({ server: id, request: decodeDrainRequest(data) }, "coordinator: drain finished; request removed");
+      } catch (e) {
+        if (!isZkError(e, "NO_NODE")) throw e;
+      }
+    }
+    // Forget servers gone for good that no longer hold anything.
+    for (const [id, since] of this.absentSince) {
+      const holds = Object.values(plan.zones).some((p) => p.server === id) || this.drainIds.has(id);
+      if (!holds && now - since > this.opts.graceMs) {
+        this.absentSince.delete(id);
+        this.seen.delete(id);
+      }
+    }
+    metrics.reconcileSeconds.observe((performance.now() - t0) / 1000);
+  }
+}
