@@ -28,6 +28,8 @@ export const ConfigSchema = z.strictObject({
   }),
   db: z.strictObject({
     patroniNamespace: z.string().startsWith("/"),
+    /** ZooKeeper of Patroni's DCS when it is not the cluster's own ("" = cluster.zookeeper.connect). */
+    dcsConnect: z.string(),
     globalScope: z.string().min(1),
     shardScopes: z.array(z.string().min(1)).min(1),
     database: z.string().regex(/^[a-z_][a-z0-9_]*$/, "lower-case SQL identifier"),
@@ -64,6 +66,8 @@ export const ConfigSchema = z.strictObject({
     linkFlushMs: z.number().int().min(1).max(100),
     /** After a close frame, drop the TCP connection if the client has not closed within this. */
     closeGraceMs: positiveInt,
+    /** A zone placed elsewhere while its old server is alive: wait this long for the old server's hand-over, then force it. */
+    handoverTimeoutMs: positiveInt,
   }),
   field: z.strictObject({
     linkPort: port,
@@ -83,6 +87,14 @@ export const ConfigSchema = z.strictObject({
     maxAttachesInFlight: positiveInt,
     overflowKickDrops: positiveInt,
     overflowWindowMs: positiveInt,
+    /** Graceful drain (SIGTERM / opsctl drain): max wait for the coordinator to move our zones and users away. */
+    drainTimeoutMs: positiveInt,
+  }),
+  coordinator: z.strictObject({
+    /** A field server absent from membership this long loses its zones (a short ZooKeeper hiccup never moves zones). */
+    reassignGraceMs: z.number().int().min(0),
+    /** Period of the leader's reconcile pass (grace expiry, drain cleanup). */
+    reconcileMs: positiveInt,
   }),
 });
 

@@ -23,6 +23,7 @@ export class Lifecycle {
   private shutdownPromise: Promise<void> | undefined;
   private readonly opts: LifecycleOptions;
   private signalHandlers: { sig: NodeJS.Signals; fn: () => void }[] = [];
+  private exitFn: ((code: number) => void) | undefined;
 
   constructor(opts: LifecycleOptions) {
     this.opts = opts;
@@ -67,6 +68,7 @@ export class Lifecycle {
 
   /** Install SIGTERM/SIGINT handlers that call shutdown() and then `exit(0)`. */
   installSignalHandlers(exit: (code: number) => void = (c) => process.exit(c)): void {
+    this.exitFn = exit;
     for (const sig of ["SIGTERM", "SIGINT"] as const) {
       const fn = () => {
         void this.shutdown(sig).then(() => exit(0));
@@ -74,6 +76,15 @@ export class Lifecycle {
       process.on(sig, fn);
       this.signalHandlers.push({ sig, fn });
     }
+  }
+
+  /**
+   * What SIGTERM does, asked for by the process itself (e.g. an operator's drain request):
+   * shut down, then exit 0 through the handler installed by `installSignalHandlers` (without
+   * one installed, e.g. in-process tests, only the shutdown runs).
+   */
+  terminate(reason: string): Promise<void> {
+    return this.shutdown(reason).then(() => this.exitFn?.(0));
   }
 
   private removeSignalHandlers(): void {

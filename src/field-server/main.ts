@@ -1,15 +1,17 @@
 /**
- * Field server role wiring: ZooKeeper session → member view + zone placement (travel
- * targets) → data layer → scene host (IO workers, packet queue, tick loop, write-behind) →
- * membership registration with `linkPorts`, `zones` and load (CCU, updated every second).
+ * Field server role wiring: ZooKeeper session → member view + coordinator placement → data
+ * layer → scene host (IO workers, packet queue, tick loop, write-behind) serving the zones the
+ * coordinator places here → placement follower and session guard (ownership.ts) → membership
+ * registration (`linkPorts`, the zones we can host, load and per-zone load) → drain.
  *
- * Shutdown hooks run in reverse: deregister (gateways stop routing new attaches here), then
- * the scene's graceful sequence (refuse attaches, flush everyone, `transfer` each user to
- * its zone's next owner, close links), then the data layer, the view and the session.
+ * Shutdown hooks run in reverse: drain (refuse new users, let the coordinator move our
+ * zones, hand every user over), deregister, the scene's graceful sequence (hand over what is
+ * left, close links), then the data layer, the view and the session.
  */
 import { joinCluster, registerSelf } from "../core/cluster/wiring.js";
 import type { RoleMain } from "../core/runtime.js";
 import { openDataLayer } from "../shard/data-layer.js";
+import { FieldDrain, followPlacement, guardSession } from "./ownership.js";
 import { createFieldScene } from "./scene.js";
 
 export const fieldMain: RoleMain = async (ctx) => {
@@ -23,16 +25,25 @@ export const fieldMain: RoleMain = async (ctx) => {
     repo: data.players,
     registry: ctx.metrics,
     log,
-    zoneExists: (zone) => placement.serverForZone(zone) !== undefined,
+    placedHere: (zone) => placement.placedOn(zone) === nodeId,
+    zoneExists: (zone) => placement.placedOn(zone) !== undefined,
   });
   const linkPorts = await scene.start();
   lifecycle.onShutdown("scene", () => scene.shutdown());
-  ctx.ops.addHealthCheck("scene", () => ({ ok: !lifecycle.shuttingDown, detail: `${scene.ccu} users` }));
+  const unfollow = followPlacement(placement, scene);
+  const unguard = guardSession(zk, scene);
+  lifecycle.onShutdown("ownership", () => (unfollow(), unguard()));
+  ctx.ops.addHealthCheck("scene", () => ({ ok: !lifecycle.shuttingDown && !scene.isFenced, detail: `${scene.ccu} users` }));
 
+  const drain = new FieldDrain({ zk, root: config.cluster.zookeeper.root, nodeId, placement, scene, timeoutMs: config.field.drainTimeoutMs, log });
+  await drain.clearStale();
   await registerSelf(ctx, zk, log, {
     facts: { linkPorts, zones: [...scene.zones] },
     load: () => scene.ccu,
+    dynamic: () => ({ zoneLoad: scene.zoneLoad() }),
     beforeDeregister: () => scene.stopAccepting(),
   });
+  lifecycle.onShutdown("drain", (reason) => drain.run(reason));
+  drain.watch(() => void lifecycle.terminate("drain requested"));
   log.info({ linkPorts, zones: scene.zones, opsPort: ctx.opsPort }, "field server listening");
 };

@@ -27,6 +27,8 @@ export interface FieldSceneDeps {
   log: Logger;
   /** Whether another server hosts a zone (travel target check). */
   zoneExists?: (zone: string) => boolean;
+  /** Whether a zone is placed on this server now (coordinator placement). */
+  placedHere?: (zone: string) => boolean;
 }
 
 export function createFieldScene(deps: FieldSceneDeps): SceneHost {
@@ -65,5 +67,6 @@ export function createFieldScene(deps: FieldSceneDeps): SceneHost {
     metricPrefix: "rift_field_",
     log,
     ...(deps.zoneExists ? { zoneExists: deps.zoneExists } : {}),
+    ...(deps.placedHere ? { placedHere: deps.placedHere } : {}),
   });
 }

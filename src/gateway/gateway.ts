@@ -51,6 +51,7 @@ export class Gateway {
       metrics: this.metrics,
       log,
       reattachTimeoutMs: gw.reattachTimeoutMs,
+      handoverTimeoutMs: gw.handoverTimeoutMs,
       linkFactory: opts.linkFactory ?? linkClientFactory({ gatewayId: opts.id, flushMs: gw.linkFlushMs, metrics: this.metrics, log }),
     });
     const limits: ConnectionLimits = {

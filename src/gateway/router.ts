@@ -13,6 +13,12 @@
  * (the same one reconnecting or another) and are re-attached; their clients stay connected
  * and get `relocated` then a fresh `enter`.
  *
+ * Placement changes: a route whose zone is now placed elsewhere is moved at once when its
+ * server is gone from membership (crash: detach + re-attach at the new owner). When the old
+ * server is still a member (drain, planned move) the gateway waits for that server's
+ * `transfer` — it first writes the user's final state, so the new owner loads exactly what
+ * the old one had — and forces the move only after `handoverTimeoutMs`.
+ *
  * Server ops: attached / rejected (NO_SERVER_FOR_ZONE → retry elsewhere; other codes close
  * the client) / tick (fan-out, see fanout.ts) / kick / transfer (re-route to the new zone's
  * owner; the old server already released the user, so no detach is sent to it).
@@ -54,6 +60,8 @@ export interface RouterDeps {
   metrics: GatewayMetrics;
   log: Logger;
   reattachTimeoutMs: number;
+  /** Max wait for a live old owner's `transfer` after its zone moved (default 10 s). */
+  handoverTimeoutMs?: number;
   linkFactory: LinkFactory;
   /** Monotonic ms clock (default performance.now). */
   now?: () => number;
@@ -77,6 +85,8 @@ interface Route {
   attachSentAt: number;
   /** The current client has received an `enter`. */
   entered: boolean;
+  /** Attached, but the zone was placed elsewhere at this time; waiting for the old server's transfer. */
+  handoverSince?: number;
   /** A member that rejected us with NO_SERVER_FOR_ZONE, avoided until `avoidUntil`. */
   avoid?: string;
   avoidUntil?: number;
@@ -121,6 +131,8 @@ export class UserRouter implements UserRouterApi {
   private readonly routes = new Map<number, Route>();
   /** Users whose route is not attached (checked by the sweep). */
   private readonly pending = new Set<number>();
+  /** Users waiting for their live old server's hand-over (see `handoverSince`). */
+  private readonly handingOver = new Set<number>();
   private readonly links = new Map<string, ServerLink>();
   private readonly backoff = new Map<string, { delay: number; until: number }>();
   private readonly now: () => number;
@@ -168,6 +180,7 @@ export class UserRouter implements UserRouterApi {
     if (!r || r.client !== client) return;
     this.routes.delete(user);
     this.pending.delete(user);
+    this.handingOver.delete(user);
     if (r.link && r.state !== "waiting") r.link.handle.send(["detach", { user, reason }]);
     this.leave(r);
   }
@@ -182,6 +195,8 @@ export class UserRouter implements UserRouterApi {
   }
 
   private toWaiting(r: Route): void {
+    r.handoverSince = undefined;
+    this.handingOver.delete(r.user);
     if (r.state === "attached" || !this.pending.has(r.user)) r.since = this.now();
     r.state = "waiting";
     this.pending.add(r.user);
@@ -280,13 +295,23 @@ export class UserRouter implements UserRouterApi {
 
   private placementChanged(): void {
     if (this.closed) return;
+    const live = new Set(this.deps.view.members().map((m) => m.id));
     for (const r of this.routes.values()) {
       if (r.state === "waiting" || !r.link) continue;
       const owner = this.deps.placement.serverForZone(r.zone);
-      if (owner && owner.id === r.link.memberId) continue;
-      // The zone moved (or its owner left): release the user there, re-attach at the owner.
-      r.link.handle.send(["detach", { user: r.user, reason: "zone moved" }]);
-      this.relocate(r);
+      if (owner && owner.id === r.link.memberId) {
+        r.handoverSince = undefined;
+        this.handingOver.delete(r.user);
+        continue;
+      }
+      if (r.state === "attached" && live.has(r.link.memberId)) {
+        // Planned move: the old server hands the user over itself (final write first).
+        r.handoverSince ??= this.now();
+        this.handingOver.add(r.user);
+        continue;
+      }
+      // The owner is gone (or the attach had not completed): detach there, re-attach at the owner.
+      this.forceMove(r, "zone moved");
     }
     for (const user of this.pending) {
       const r = this.routes.get(user);
@@ -301,6 +326,11 @@ export class UserRouter implements UserRouterApi {
       if (!present.has(l.memberId)) this.dropLink(l, "member left the cluster");
     }
     for (const id of [...this.backoff.keys()]) if (!present.has(id)) this.backoff.delete(id);
+  }
+
+  private forceMove(r: Route, reason: string): void {
+    r.link?.handle.send(["detach", { user: r.user, reason }]);
+    this.relocate(r);
   }
 
   // ---- server output ----
@@ -364,6 +394,7 @@ export class UserRouter implements UserRouterApi {
   /** Forget the route (no detach: the server already dropped the user) and close its client. */
   private drop(r: Route, key: ErrorKey, details?: string): void {
     this.routes.delete(r.user);
+    this.handingOver.delete(r.user);
     this.pending.delete(r.user);
     this.leave(r);
     r.client.kick(key, details);
@@ -396,6 +427,18 @@ export class UserRouter implements UserRouterApi {
         this.drop(r, r.entered ? "SERVER_GONE" : "NO_SERVER_FOR_ZONE", `zone ${r.zone}`);
         continue;
       }
+      this.tryRoute(r);
+    }
+    const handoverMs = this.deps.handoverTimeoutMs ?? 10_000;
+    for (const user of [...this.handingOver]) {
+      const r = this.routes.get(user);
+      if (!r || r.handoverSince === undefined) {
+        this.handingOver.delete(user);
+        continue;
+      }
+      if (now - r.handoverSince <= handoverMs) continue;
+      this.deps.log.warn({ user: r.user, zone: r.zone, server: r.link?.memberId }, "gateway: old server did not hand the user over in time; moving it by force");
+      this.forceMove(r, "hand-over timeout");
       this.tryRoute(r);
     }
     if (now - this.lastGauge >= 1000) {

@@ -27,6 +27,8 @@ export interface CreateDataLayerOptions {
   log: Logger;
   /** Database name on every cluster (default `config.db.database`; tests pass their own). */
   database?: string;
+  /** Who connects (the node id): Postgres `application_name` is `<client>/<scope>`. */
+  client?: string;
   metrics?: Registry;
   /** DCS reader to use (default: a new ZooKeeper session on `cluster.zookeeper.connect`). Owned: closed by close(). */
   dcs?: DcsReader;
@@ -51,11 +53,11 @@ export function createDataLayer(opts: CreateDataLayerOptions): PgDataLayer {
   const database = opts.database ?? db.database;
   const dcs =
     opts.dcs ??
-    new ZkDcsReader({ connect: config.cluster.zookeeper.connect, sessionTimeoutMs: config.cluster.zookeeper.sessionTimeoutMs, log });
+    new ZkDcsReader({ connect: db.dcsConnect || config.cluster.zookeeper.connect, sessionTimeoutMs: config.cluster.zookeeper.sessionTimeoutMs, log });
   const locator = new PatroniLocator({ dcs, namespace: db.patroniNamespace, log, waitMs: opts.primaryWaitMs ?? 15_000 });
   const scopes = [db.globalScope, ...db.shardScopes];
   for (const s of scopes) locator.track(s);
-  const routerOpts: ConstructorParameters<typeof ShardRouter>[0] = { locator, database, user: db.user, poolSize: db.poolSize, log, retryDeadlineMs: opts.retryDeadlineMs ?? 20_000 };
+  const routerOpts: ConstructorParameters<typeof ShardRouter>[0] = { locator, database, user: db.user, poolSize: db.poolSize, log, retryDeadlineMs: opts.retryDeadlineMs ?? 20_000, client: opts.client ?? "rift" };
   if (opts.metrics) routerOpts.metrics = opts.metrics;
   const router = new ShardRouter(routerOpts);
   const shardMap = new PgShardMap({ router, globalScope: db.globalScope });
@@ -91,7 +93,7 @@ export function createDataLayer(opts: CreateDataLayerOptions): PgDataLayer {
 
 /** Role wiring: create the data layer for this process, close it on shutdown, migrate. */
 export async function openDataLayer(ctx: ProcessContext): Promise<PgDataLayer> {
-  const data = createDataLayer({ config: ctx.config, log: ctx.log.child({ component: "data" }), metrics: ctx.metrics });
+  const data = createDataLayer({ config: ctx.config, log: ctx.log.child({ component: "data" }), metrics: ctx.metrics, client: ctx.nodeId });
   ctx.lifecycle.onShutdown("data-layer", () => data.close());
   await data.migrate();
   return data;

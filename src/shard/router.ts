@@ -45,6 +45,8 @@ export interface ShardRouterOptions {
   log: Logger;
   /** Longest time one call spends retrying across a failover (default 20 s). */
   retryDeadlineMs?: number;
+  /** Who connects, shown as `application_name` = `<client>/<scope>` in pg_stat_activity and usable in audits (default "rift"). */
+  client?: string;
   /** Connect timeout of pooled connections (default 3 s). */
   connectTimeoutMs?: number;
   /** Registry for rift_db_* metrics (optional). */
@@ -214,7 +216,7 @@ export class ShardRouter {
       connectionTimeoutMillis: this.opts.connectTimeoutMs ?? 3000,
       idleTimeoutMillis: 30_000,
       keepAlive: true,
-      application_name: `rift-${scope}`,
+      application_name: `${this.opts.client ?? "rift"}/${scope}`.slice(0, 63),
     };
     const pool = this.opts.poolFactory ? this.opts.poolFactory(config) : new pg.Pool(config);
     pool.on("error", (err: Error) => this.log.warn({ scope, primary: redact(url), err: err.message }, "idle database connection failed"));

@@ -258,16 +258,6 @@ describe("UserRouter", () => {
     expect(l.sent).toEqual([["attach", { user: 1, name: "u", zone: "z1" }]]);
   });
 
-  test("a smaller id listing the zone takes it over: detach at the old, attach at the new", () => {
-    addField("f5", ["z1"], 9005);
-    const a = attached(1, "f5");
-    addField("f0", ["z1"], 9000);
-    const old = linkTo("f5")!;
-    expect(old.ops("detach")).toEqual([["detach", { user: 1, reason: "zone moved" }]]);
-    expect(a.events.at(-1)).toBe("relocated:z1:f0");
-    expect(linkTo("f0")!.ops("attach")).toHaveLength(1);
-  });
-
   test("no server comes back within the deadline → SERVER_GONE", () => {
     addField("f1", ["z1"], 9001);
     const a = attached(1);
@@ -363,5 +353,46 @@ describe("link port choice", () => {
     expect(used.size).toBe(4);
     expect(fnv1a("")).toBe(0x811c9dc5);
     expect(fnv1a("a")).toBe(0xe40c292c);
+  });
+});
+
+describe("UserRouter: zone moves", () => {
+  test("planned move (old server still a member): no detach; the old server's transfer moves the user", () => {
+    addField("f1", ["z1"], 9001);
+    const c = attached(1, "f1");
+    const old = linkTo("f1")!;
+    // f2 takes z1 while f1 stays a member (drain): the gateway waits for f1's hand-over
+    addField("f2", ["z1"], 9002);
+    cluster.set(field("f1", [], [9001]));
+    expect(old.ops("detach")).toEqual([]);
+    expect(router.routeOf(1)).toMatchObject({ state: "attached", server: "f1" });
+    old.server(["transfer", { user: 1, zone: "z1" }]);
+    expect(c.events).toContain("relocated:z1:f2");
+    expect(linkTo("f2")!.sent).toContainEqual(["attach", { user: 1, name: "u", zone: "z1" }]);
+    expect(old.ops("detach")).toEqual([]);
+  });
+
+  test("planned move without a hand-over: forced after handoverTimeoutMs (10 s default)", () => {
+    addField("f1", ["z1"], 9001);
+    attached(1, "f1");
+    const old = linkTo("f1")!;
+    addField("f2", ["z1"], 9002);
+    cluster.set(field("f1", [], [9001]));
+    vi.advanceTimersByTime(9_000);
+    expect(old.ops("detach")).toEqual([]);
+    vi.advanceTimersByTime(2_000);
+    expect(old.ops("detach")).toEqual([["detach", { user: 1, reason: "hand-over timeout" }]]);
+    expect(linkTo("f2")!.sent).toContainEqual(["attach", { user: 1, name: "u", zone: "z1" }]);
+  });
+
+  test("crash (old server gone from membership): detach and re-attach at the new owner at once", () => {
+    addField("f1", ["z1"], 9001);
+    attached(1, "f1");
+    const old = linkTo("f1")!;
+    addField("f2", ["z1"], 9002);
+    cluster.delete("field", "f1");
+    expect(old.closed).toBe(true);
+    vi.advanceTimersByTime(150);
+    expect(linkTo("f2")!.sent).toContainEqual(["attach", { user: 1, name: "u", zone: "z1" }]);
   });
 });

@@ -178,3 +178,76 @@ describe("WriteBehind", () => {
     expect(repo.rows.get(1)!.state.x).toBe(9);
   });
 });
+
+describe("WriteBehind: pause, fenceAll and back-to-back batches", () => {
+  it("pause holds periodic and final writes; resume writes them", async () => {
+    const { repo, mem, wb } = setup();
+    const epochs = await owned(repo, 1, 2);
+    for (const [u, e] of epochs) wb.track(u, e);
+    wb.pause();
+    mem.set(1, state(1, 5, 5));
+    wb.markDirty(1);
+    const final = wb.release(2, state(2, 9, 9));
+    const before = repo.writes;
+    await wb.flush();
+    await wb.drain(); // returns at once while paused
+    expect(repo.writes).toBe(before);
+    expect(wb.backlog).toBe(2);
+    wb.resume();
+    expect(await final).toBe("saved");
+    await vi.waitFor(() => expect(repo.rows.get(1)!.state).toMatchObject({ x: 5, y: 5 }));
+    expect(repo.rows.get(2)!.state).toMatchObject({ x: 9, y: 9 });
+  });
+
+  it("fenceAll drops tracked users and pending finals without writing (finals resolve rejected)", async () => {
+    const { repo, mem, wb } = setup();
+    const epochs = await owned(repo, 1, 2);
+    for (const [u, e] of epochs) wb.track(u, e);
+    wb.pause();
+    mem.set(1, state(1, 5, 5));
+    wb.markDirty(1);
+    const final = wb.release(2, state(2, 9, 9));
+    expect(wb.fenceAll().sort()).toEqual([1, 2]);
+    expect(await final).toBe("rejected");
+    wb.resume();
+    await wb.drain();
+    expect(repo.rows.get(1)!.state).toMatchObject({ x: 0, y: 0 });
+    expect(repo.rows.get(2)!.state).toMatchObject({ x: 0, y: 0 });
+    expect(wb.trackedCount).toBe(0);
+  });
+
+  it("a full batch continues at once only for users dirty before it began (no endless back-to-back flushes)", async () => {
+    const { repo, mem, wb, advance } = setup({ maxBatch: 2 });
+    const epochs = await owned(repo, 1, 2, 3);
+    for (const [u, e] of epochs) wb.track(u, e);
+    for (const u of [1, 2, 3]) {
+      mem.set(u, state(u, u, u));
+      wb.markDirty(u);
+    }
+    advance(10);
+    const before = repo.writes;
+    await wb.flush(); // 2 rows, then 1 more at once (user 3 was dirty before)
+    await vi.waitFor(() => expect(repo.rows.get(3)!.state).toMatchObject({ x: 3, y: 3 }));
+    const afterCatchUp = repo.writes;
+    expect(afterCatchUp - before).toBe(2);
+    // now users re-dirtied during/after a full batch wait for the next interval
+    const slow = setup({ maxBatch: 2 });
+    const e2 = await owned(slow.repo, 1, 2);
+    for (const [u, e] of e2) slow.wb.track(u, e);
+    let calls = 0;
+    const orig = slow.repo.saveMany.bind(slow.repo);
+    slow.repo.saveMany = async (items) => {
+      calls++;
+      for (const u of [1, 2]) slow.wb.markDirty(u); // the logic loop keeps changing them meanwhile
+      return orig(items);
+    };
+    for (const u of [1, 2]) {
+      slow.mem.set(u, state(u));
+      slow.wb.markDirty(u);
+    }
+    slow.advance(10);
+    await slow.wb.flush();
+    await new Promise((r) => setImmediate(r));
+    expect(calls).toBe(1);
+  });
+});

@@ -1,6 +1,6 @@
 /**
  * Role wiring shared by every process that joins the cluster: the ZooKeeper session, the view
- * of game servers and the zone placement derived from it, and the process's own ephemeral
+ * of game servers, the coordinator's zone placement resolved against it, and the process's own ephemeral
  * member node with its load refreshed every second. Each piece registers its shutdown hook on
  * the process lifecycle (hooks run in reverse: deregister first, close the session last).
  */
@@ -8,14 +8,14 @@ import type { ProcessContext } from "../runtime.js";
 import type { Logger } from "../log.js";
 import { ZkMemberView } from "./member-view.js";
 import { ZkMembership } from "./membership.js";
-import { MembershipZonePlacement } from "./placement.js";
+import { ZkPlacementView } from "./placement-view.js";
 import type { MemberInfo } from "./types.js";
 import { Zk } from "./zk.js";
 
 export interface ClusterHandles {
   zk: Zk;
   view: ZkMemberView;
-  placement: MembershipZonePlacement;
+  placement: ZkPlacementView;
 }
 
 /** Connect to ZooKeeper and build the view of game servers and the zone placement. */
@@ -27,8 +27,9 @@ export async function joinCluster(ctx: ProcessContext, log: Logger): Promise<Clu
   const view = new ZkMemberView(zk, { root: zkConf.root, roles: ["field", "dungeon"], log });
   lifecycle.onShutdown("member-view", () => view.close());
   await view.ready();
-  const placement = new MembershipZonePlacement(view, "field");
+  const placement = new ZkPlacementView(zk, view, { root: zkConf.root, role: "field", log });
   lifecycle.onShutdown("placement", () => placement.close());
+  await placement.ready();
   return { zk, view, placement };
 }
 
@@ -37,6 +38,8 @@ export interface SelfRegistration {
   facts: Partial<MemberInfo>;
   /** Current load (CCU, connections); published when it changes, at most once per second. */
   load: () => number;
+  /** Other facts that change at run time (e.g. `zoneLoad`), published with the load. */
+  dynamic?: () => Partial<MemberInfo>;
   /** Runs just before the node is removed on shutdown (e.g. stop accepting users). */
   beforeDeregister?: () => void;
 }
@@ -56,12 +59,13 @@ export async function registerSelf(ctx: ProcessContext, zk: Zk, log: Logger, reg
     startedAt: Date.now(),
     ...reg.facts,
   });
-  let lastLoad = 0;
+  let last = "";
   const loadTimer = setInterval(() => {
-    const load = reg.load();
-    if (load === lastLoad) return;
-    lastLoad = load;
-    membership.update({ load }).catch((err: unknown) => log.warn({ err }, "membership update failed"));
+    const patch = { load: reg.load(), ...reg.dynamic?.() };
+    const key = JSON.stringify(patch);
+    if (key === last) return;
+    last = key;
+    membership.update(patch).catch((err: unknown) => log.warn({ err }, "membership update failed"));
   }, 1000);
   loadTimer.unref();
   ctx.lifecycle.onShutdown("membership", async () => {

@@ -25,6 +25,7 @@ export interface SceneMetrics {
   ccu: Gauge<"zone">;
   attaches: Counter<"result">;
   kicks: Counter<"key">;
+  handovers: Counter<"reason">;
   flushDuration: Histogram<string>;
   flushRows: Counter<string>;
   flushFailures: Counter<string>;
@@ -68,6 +69,7 @@ export function createSceneMetrics(reg: Registry, prefix: string, flushLagMs: ()
     ccu: new Gauge({ name: n("ccu"), help: "Users currently in the world, by zone", labelNames: ["zone"], registers: r }),
     attaches: new Counter({ name: n("attaches_total"), help: "Attach requests by result (ok, transfer, rejected_<code>)", labelNames: ["result"], registers: r }),
     kicks: new Counter({ name: n("kicks_total"), help: "Users kicked by the server, by catalog key", labelNames: ["key"], registers: r }),
+    handovers: new Counter({ name: n("handovers_total"), help: "Users handed back to their gateway for re-attachment elsewhere (zone-moved, shutdown, fenced)", labelNames: ["reason"], registers: r }),
     flushDuration: new Histogram({ name: n("flush_duration_seconds"), help: "Duration of one write-behind saveMany batch", buckets: LATENCY_BUCKETS, registers: r }),
     flushRows: new Counter({ name: n("flush_rows_total"), help: "Player rows written by write-behind", registers: r }),
     flushFailures: new Counter({ name: n("flush_failures_total"), help: "Write-behind batches that failed (DB error; retried)", registers: r }),

@@ -18,6 +18,17 @@
  * - Persistence is write-behind (WriteBehind): moves mark users dirty; detach, travel and
  *   shutdown release users with a final write; a fenced write kicks with PERSIST_REJECTED.
  *
+ * Placement: a zone is served only while `placedHere(zone)` says so (the coordinator's
+ * placement). `handOverZone(zone)` (the zone was placed elsewhere) releases its users with a
+ * final write and then sends each gateway `transfer {user, zone}` — the gateway re-attaches
+ * the user at the zone's new owner, which loads the state just written (ownership moves with
+ * an owner-epoch bump; the client stays connected).
+ *
+ * ZooKeeper session states (DESIGN "Ownership and fencing"): `suspend()` holds writes while
+ * the connection is lost; `resumeWrites()` releases them; `fence()` (session expired: our
+ * users may be taken over any moment) refuses attaches, drops every pending write and sends
+ * every user's gateway `transfer` without writing; `unfence()` (new session) accepts again.
+ *
  * Shutdown (`shutdown()`): refuse new attaches (rejected NO_SERVER_FOR_ZONE, which gateways
  * treat as "retry at the zone's next owner"), run a last tick,
  * stop the loop, release every user with a final write, then send each gateway
@@ -68,6 +79,8 @@ export interface SceneHostOptions {
   log: Logger;
   /** Whether a zone can be travelled to (default: only zones hosted here). */
   zoneExists?: (zone: string) => boolean;
+  /** Whether a zone is placed on this server now (default: every zone in `zones`). */
+  placedHere?: (zone: string) => boolean;
   clock?: LoopClock;
 }
 
@@ -95,6 +108,8 @@ export class SceneHost {
   private readonly clock: LoopClock;
   private readonly log: Logger;
   private accepting = true;
+  private fenced = false;
+  private handoversRunning = 0;
   private looping = false;
   private now = 0;
   private skippedSeen = 0;
@@ -131,7 +146,7 @@ export class SceneHost {
       repo: opts.repo,
       nodeId: opts.nodeId,
       maxInFlight: opts.maxAttachesInFlight,
-      hosts: (zone) => this.worlds.has(zone),
+      hosts: (zone) => this.serves(zone),
       initialState: (user, name, zone) => ({ userId: user, name, zone, ...spawnPoint(zone, opts.rules), hp: opts.initialHp }),
       released: (user) => this.writeBehind.released(user),
       onResult: (r) => this.onAttachResult(r),
@@ -250,7 +265,7 @@ export class SceneHost {
 
   private onAttach(link: LinkId, req: { user: number; name: string; zone: string }): void {
     // not SHUTTING_DOWN: gateways treat NO_SERVER_FOR_ZONE as "retry at another server"
-    if (!this.accepting) return this.reject(link, req.user, "NO_SERVER_FOR_ZONE");
+    if (!this.accepting || this.fenced) return this.reject(link, req.user, "NO_SERVER_FOR_ZONE");
     const existing = this.sessions.get(req.user);
     if (existing) return this.reattach(existing, link);
     const pendingLink = this.pendingAttach.get(req.user);
@@ -259,7 +274,7 @@ export class SceneHost {
       this.pendingAttach.set(req.user, link);
       return;
     }
-    if (!this.worlds.has(req.zone)) return this.reject(link, req.user, "NO_SERVER_FOR_ZONE");
+    if (!this.serves(req.zone)) return this.reject(link, req.user, "NO_SERVER_FOR_ZONE");
     const r = this.attach.begin({ ...req, link });
     if (r === "busy") return this.reject(link, req.user, "SERVER_BUSY");
     this.pendingAttach.set(req.user, link);
@@ -286,11 +301,21 @@ export class SceneHost {
     const link = this.pendingAttach.get(user);
     this.pendingAttach.delete(user);
     if (link === undefined || !this.links.has(link)) return; // detached / link gone meanwhile
-    if (!this.accepting) return this.reject(link, user, "NO_SERVER_FOR_ZONE");
+    if (!this.accepting || this.fenced) return this.reject(link, user, "NO_SERVER_FOR_ZONE");
     if (r.kind === "failed") return this.reject(link, user, r.key);
     if (r.kind === "transfer") {
       this.metrics.attaches.inc({ result: "transfer" });
       return this.sendCtrl(link, ["transfer", { user, zone: r.zone }]);
+    }
+    if (!this.serves(r.state.zone)) {
+      // the zone was placed elsewhere while the DB work ran: our epoch is newer than any save
+      // of the old owner, so hand the user on with its loaded state written back.
+      this.metrics.attaches.inc({ result: "transfer" });
+      void this.opts.repo.save(r.state, r.epoch).then(
+        () => this.sendCtrl(link, ["transfer", { user, zone: r.state.zone }]),
+        () => this.reject(link, user, "DEPENDENCY_UNAVAILABLE"),
+      );
+      return;
     }
     const world = this.worlds.get(r.state.zone)!;
     if (world.has(user) || this.sessions.get(user)) return this.reject(link, user, "INTERNAL");
@@ -301,6 +326,11 @@ export class SceneHost {
     this.metrics.ccu.inc({ zone: s.zone });
     this.metrics.attaches.inc({ result: "ok" });
     this.sendCtrl(link, ["attached", { user, enter: this.enterBody(s, e.x, e.y) }]);
+  }
+
+  /** Whether this server serves `zone` now (has its world and the zone is placed here). */
+  serves(zone: string): boolean {
+    return this.worlds.has(zone) && (this.opts.placedHere?.(zone) ?? true);
   }
 
   private enterBody(s: Session, x: number, y: number) {
@@ -464,6 +494,91 @@ export class SceneHost {
 
   // ------------------------------------------------------------------ shutdown
 
+  /** Save the user's state, then tell its gateway to re-attach it at the zone's owner. */
+  private async handOver(s: Session, why: string): Promise<void> {
+    const link = s.link;
+    const zone = s.zone;
+    this.handoversRunning++;
+    const r = await this.release(s).finally(() => this.handoversRunning--);
+    if (r === "saved") this.metrics.handovers.inc({ reason: why });
+    else this.metrics.kicks.inc({ key: "PERSIST_REJECTED" });
+    this.sendCtrl(link, r === "saved" ? ["transfer", { user: s.user, zone }] : ["kick", { user: s.user, key: "PERSIST_REJECTED", reason: `${why}: ${r}` }]);
+  }
+
+  /**
+   * The zone is no longer placed here: hand every user in it over (final write, then
+   * `transfer`). Resolves when all of them were handed over or kicked.
+   */
+  async handOverZone(zone: string): Promise<number> {
+    const users = [...this.sessions.values()].filter((s) => s.zone === zone);
+    // (attaches in flight for this zone end in onAttachResult: serves() is false now)
+    if (users.length > 0) this.log.info({ zone, users: users.length }, "zone placed elsewhere: handing users over");
+    await Promise.all(users.map((s) => this.handOver(s, "zone-moved")));
+    return users.length;
+  }
+
+  /** Hand-overs whose final write has not settled yet. */
+  get handoversInFlight(): number {
+    return this.handoversRunning;
+  }
+
+  /** Users per zone (published in membership so the coordinator can estimate zone load). */
+  zoneLoad(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const z of this.opts.zones) out[z] = 0;
+    for (const s of this.sessions.values()) out[s.zone] = (out[s.zone] ?? 0) + 1;
+    return out;
+  }
+
+  /** ZooKeeper connection lost (session may survive): hold writes. */
+  suspendWrites(): void {
+    if (!this.writeBehind.isPaused) this.log.warn("zookeeper connection lost: holding writes");
+    this.writeBehind.pause();
+  }
+
+  /** ZooKeeper connection back with the same session: release held writes. */
+  resumeWrites(): void {
+    if (this.fenced) return;
+    if (this.writeBehind.isPaused) this.log.info("zookeeper connection back: writing again");
+    this.writeBehind.resume();
+  }
+
+  get isFenced(): boolean {
+    return this.fenced;
+  }
+
+  /**
+   * ZooKeeper session lost: another server may take our users over at any moment. Refuse
+   * attaches, drop every pending write without writing, and send every user's gateway
+   * `transfer` (it re-attaches the user wherever the zone is placed; that owner loads the
+   * last flushed state). Returns the number of users dropped.
+   */
+  fence(): number {
+    if (this.fenced) return 0;
+    this.fenced = true;
+    this.writeBehind.pause();
+    this.writeBehind.fenceAll();
+    this.pendingAttach.clear();
+    const users = [...this.sessions.values()];
+    this.log.warn({ users: users.length }, "zookeeper session lost: self-fencing (no writes, users handed back to their gateways)");
+    for (const s of users) {
+      const link = s.link;
+      const zone = s.zone;
+      this.removeSession(s);
+      this.metrics.handovers.inc({ reason: "fenced" });
+      this.sendCtrl(link, ["transfer", { user: s.user, zone }]);
+    }
+    return users.length;
+  }
+
+  /** A new ZooKeeper session: accept users again (each attach takes ownership afresh). */
+  unfence(): void {
+    if (!this.fenced) return;
+    this.fenced = false;
+    this.writeBehind.resume();
+    this.log.info("new zookeeper session: accepting users again");
+  }
+
   /** Refuse new attaches (rejected NO_SERVER_FOR_ZONE: the gateway retries elsewhere). */
   stopAccepting(): void {
     this.accepting = false;
@@ -479,14 +594,7 @@ export class SceneHost {
     }
     const users = [...this.sessions.values()];
     this.log.info({ users: users.length }, "releasing users for shutdown");
-    await Promise.all(
-      users.map(async (s) => {
-        const link = s.link;
-        const zone = s.zone;
-        const r = await this.release(s);
-        this.sendCtrl(link, r === "saved" ? ["transfer", { user: s.user, zone }] : ["kick", { user: s.user, key: "PERSIST_REJECTED", reason: `shutdown: ${r}` }]);
-      }),
-    );
+    await Promise.all(users.map((s) => this.handOver(s, "shutdown")));
     await this.writeBehind.drain();
     this.writeBehind.stop();
     for (const [link, ctrl] of this.outbox.takeCtrl()) this.opts.io.send(ioUnitOfLink(link), { k: "ctrl", link, ctrl });

@@ -18,6 +18,13 @@
  * - `release(user, finalState)` (detach, travel, shutdown) stops tracking the user and
  *   queues a final write that is flushed right away, retried `finalAttempts` times
  *   `retryDelayMs` apart on DB errors; it resolves "saved", "rejected" or "failed".
+ * - `pause()` (ZooKeeper connection suspended: ownership uncertain) holds every write until
+ *   `resume()`; changes keep accumulating as dirty marks and final writes.
+ * - `fenceAll()` (ZooKeeper session lost: someone else may own our users now) drops every
+ *   tracked user and pending final write WITHOUT writing (finals resolve "rejected").
+ * - A cycle that hit the batch limit continues at once only for users that were already
+ *   dirty when it began (users re-dirtied meanwhile wait for the next interval), so a busy
+ *   server never flushes back-to-back forever.
  */
 import type { Logger } from "../log.js";
 import type { PlayerRepository, PlayerState } from "../../shard/types.js";
@@ -73,6 +80,7 @@ export class WriteBehind {
   private timer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private lastCycleFailed = false;
+  private paused = false;
   private readonly now: () => number;
   private readonly finalAttempts: number;
   private readonly retryDelayMs: number;
@@ -95,6 +103,31 @@ export class WriteBehind {
     if (this.timer) clearInterval(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.timer = this.retryTimer = undefined;
+  }
+
+  /** Hold all writes (see contract). */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Release held writes: flush at once. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    void this.flush();
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Drop everything without writing (see contract). Returns the users that were tracked or pending. */
+  fenceAll(): number[] {
+    const users = new Set<number>([...this.tracked.keys(), ...this.finals.keys()]);
+    this.tracked.clear();
+    for (const f of this.finals.values()) f.resolve("rejected");
+    this.finals.clear();
+    return [...users];
   }
 
   /** Begin tracking a user owned with `epoch` (after takeOwnership). */
@@ -162,6 +195,7 @@ export class WriteBehind {
    * promise resolves when the cycle covering this call has finished.
    */
   flush(): Promise<void> {
+    if (this.paused) return Promise.resolve();
     if (this.flushing) {
       this.again = true;
       return this.flushing.then(() => this.flushing ?? Promise.resolve());
@@ -190,6 +224,7 @@ export class WriteBehind {
    */
   async drain(): Promise<void> {
     for (;;) {
+      if (this.paused) return;
       await this.flush();
       while (this.flushing) await this.flushing;
       const dirty = [...this.tracked.values()].some((t) => t.dirtySince !== undefined);
@@ -219,6 +254,7 @@ export class WriteBehind {
   }
 
   private async cycle(): Promise<void> {
+    const cycleStart = this.now();
     const batch = this.buildBatch();
     if (batch.length === 0) return;
     this.inflight = batch;
@@ -264,7 +300,13 @@ export class WriteBehind {
         }
       }
     }
-    // more dirty than one batch: continue without waiting for the interval
-    if (batch.length >= this.opts.maxBatch) this.again = true;
+    // more dirty than one batch: continue at once, but only for changes older than this cycle
+    if (batch.length >= this.opts.maxBatch && this.hasDirtyBefore(cycleStart)) this.again = true;
+  }
+
+  private hasDirtyBefore(t: number): boolean {
+    if (this.finals.size > 0) return true;
+    for (const x of this.tracked.values()) if (x.dirtySince !== undefined && x.dirtySince < t) return true;
+    return false;
   }
 }
