@@ -76,6 +76,7 @@ export async function measureField(run: Run, a: Args, startedAt: number): Promis
   const t0 = performance.now();
   const accounts = await run.accounts!.ensure(a.max);
   log(`field: accounts ready in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+  await run.procs.startRole("bench-coord", "coordinator", { ...scope.env, RIFT__NODE__ID: "bench-coord", RIFT__OPS__PORT: "0", RIFT__LOG__LEVEL: "info" }, /^coordinator listening$/);
   const field = await run.procs.startRole("bench-field", "field", {
     ...scope.env,
     RIFT__NODE__ID: "bench-field",
@@ -185,6 +186,7 @@ export async function measureLink(run: Run, a: Args, startedAt: number): Promise
   const scope = run.scope!;
   const signal = run.abort.signal;
   const root = `${scope.zkRoot}/link`;
+  await run.procs.startRole("bench-coord-link", "coordinator", { ...scope.env, RIFT__CLUSTER__ZOOKEEPER__ROOT: root, RIFT__NODE__ID: "bench-coord-link", RIFT__OPS__PORT: "0", RIFT__LOG__LEVEL: "info" }, /^coordinator listening$/);
   const field = await run.procs.startRole("bench-field-link", "field", {
     ...scope.env,
     RIFT__CLUSTER__ZOOKEEPER__ROOT: root,

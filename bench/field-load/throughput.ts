@@ -65,6 +65,7 @@ async function gatewaySide(run: Run, a: Args): Promise<Side & { opsPort: number 
   const root = `${scope.zkRoot}/gateway-flood`;
   const sink = await new LinkSink({ id: "bench-sink", zones: [ZONE], zkConnect: run.infra!.state.zookeeper.connect, root }).start();
   run.defer(() => sink.stop());
+  await run.procs.startRole("bench-coord-flood", "coordinator", { ...scope.env, RIFT__CLUSTER__ZOOKEEPER__ROOT: root, RIFT__NODE__ID: "bench-coord-flood", RIFT__OPS__PORT: "0", RIFT__LOG__LEVEL: "info" }, /^coordinator listening$/);
   const gw = await run.procs.startRole("bench-gw-flood", "gateway", {
     ...scope.env,
     RIFT__CLUSTER__ZOOKEEPER__ROOT: root,

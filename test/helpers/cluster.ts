@@ -1,5 +1,5 @@
 /**
- * A small real Rift cluster for end-to-end tests: N gateways + M field servers as child
+ * A small real Rift cluster for end-to-end tests: C coordinators + N gateways + M field servers as child
  * processes (`rift --role …` through startRift), on the shared test infra, isolated per
  * cluster with its own ZooKeeper root, Redis key prefix and fresh databases.
  *
@@ -12,8 +12,10 @@
  *
  * Contract:
  * - `start()` migrates the fresh databases first (so processes do not race on it), then
- *   starts the field servers, then the gateways, each ready when it prints its "listening"
- *   line (ports parsed from that JSON log line). A failed start stops what was started.
+ *   starts the coordinators, the field servers, then the gateways, each ready when it prints
+ *   its "listening" line (ports parsed from that JSON log line), and finally waits until the
+ *   coordinator leader placed every zone the field servers can host. A failed start stops
+ *   what was started.
  * - Every process is stopped by PID (`ManagedProcess.stop()`: SIGTERM, SIGKILL after a
  *   grace period) in `stop()`, which also closes the clients made by `player()`, the test's
  *   own data layer and the isolation scope. `stop()` is idempotent and never throws for a
@@ -30,7 +32,8 @@ import type { Account } from "../../src/shard/types.js";
 import { infraEnv } from "../../src/tools/infra/infra.js";
 import { getInfra } from "./infra.js";
 import { isolated, uniqueId, type Isolated } from "./isolation.js";
-import { startRift, type ExitInfo, type ManagedProcess } from "./processes.js";
+import { startRift, waitFor, type ExitInfo, type ManagedProcess } from "./processes.js";
+import type { PlacementDoc } from "../../src/core/cluster/placement-doc.js";
 
 export const DEFAULT_PASSWORD = "password1";
 
@@ -41,6 +44,8 @@ export interface FieldSpec {
 }
 
 export interface ClusterOptions {
+  /** Number of coordinators (default 1). */
+  coordinators?: number;
   /** Number of gateways (default 1). */
   gateways?: number;
   /** Field servers and their zones (default one field hosting z1). */
@@ -52,6 +57,13 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   gatewayEnv?: Record<string, string>;
   fieldEnv?: Record<string, string>;
+  coordinatorEnv?: Record<string, string>;
+  /**
+   * A private ZooKeeper (`host:port,…`) for membership, election and placement — fault tests
+   * that kill or pause ZooKeeper. Patroni's DCS stays on the shared test ZooKeeper
+   * (`db.dcsConnect`).
+   */
+  zookeeper?: string;
   /** Echo the processes' output to stderr (default: env RIFT_TEST_ECHO=1). */
   echo?: boolean;
   /** Deadline for one process to become ready (default 60 s: tsx start-up on a busy machine). */
@@ -66,6 +78,13 @@ export interface GatewayNode {
   readonly opsPort: number;
   /** ws://127.0.0.1:port */
   readonly url: string;
+}
+
+export interface CoordinatorNode {
+  readonly index: number;
+  readonly id: string;
+  readonly proc: ManagedProcess;
+  readonly opsPort: number;
 }
 
 export interface FieldNode {
@@ -97,6 +116,7 @@ function logObject(line: string): Record<string, unknown> | undefined {
 const isReadyLine = (msg: string) => (line: string) => logObject(line)?.msg === msg;
 
 export class TestCluster {
+  readonly coordinators: CoordinatorNode[] = [];
   readonly gateways: GatewayNode[] = [];
   readonly fields: FieldNode[] = [];
   private readonly clients = new Set<RiftClient>();
@@ -124,6 +144,7 @@ export class TestCluster {
       RIFT__GATEWAY__STARTZONE: opts.startZone ?? fields[0]?.zones[0] ?? "z1",
       RIFT__FIELD__LINKPORT: "0",
       RIFT__FIELD__IOWORKERS: "1",
+      ...(opts.zookeeper ? { RIFT__CLUSTER__ZOOKEEPER__CONNECT: opts.zookeeper, RIFT__DB__DCSCONNECT: getInfra().zookeeper.connect } : {}),
       ...opts.env,
     };
   }
@@ -138,8 +159,14 @@ export class TestCluster {
     try {
       await data.migrate();
       const fields = opts.fields ?? [{ zones: ["z1"] }];
+      await Promise.all(Array.from({ length: opts.coordinators ?? 1 }, (_, i) => cluster.startCoordinator(i)));
       await Promise.all(fields.map((_, i) => cluster.startField(i)));
       await Promise.all(Array.from({ length: opts.gateways ?? 1 }, (_, i) => cluster.startGateway(i)));
+      const zones = [...new Set(fields.flatMap((f) => f.zones))];
+      await waitFor(async () => {
+        const p = await cluster.placement().catch(() => undefined);
+        return p !== undefined && zones.every((z) => p.zones[z] !== undefined);
+      }, { timeoutMs: 30_000, intervalMs: 100, what: `the coordinator to place ${zones.join(", ")}` });
     } catch (e) {
       await cluster.stop();
       throw e;
@@ -173,6 +200,44 @@ export class TestCluster {
     const node: FieldNode = { index: i, id, proc, zones: spec.zones, linkPorts: ready.linkPorts as number[], opsPort: ready.opsPort as number };
     this.fields[i] = node;
     return node;
+  }
+
+  async startCoordinator(i: number): Promise<CoordinatorNode> {
+    const id = `coord${i}-${this.uid}`;
+    const proc = await startRift(["--role", "coordinator"], {
+      name: `coord${i}`,
+      env: { ...this.baseEnv, ...this.opts.coordinatorEnv, RIFT__NODE__ID: id },
+      readyWhen: isReadyLine("coordinator listening"),
+      timeoutMs: this.opts.readyTimeoutMs ?? 60_000,
+      ...(this.opts.echo !== undefined ? { echo: this.opts.echo } : {}),
+    });
+    const ready = logObject(proc.lines.find(isReadyLine("coordinator listening"))!)!;
+    const node: CoordinatorNode = { index: i, id, proc, opsPort: ready.opsPort as number };
+    this.coordinators[i] = node;
+    return node;
+  }
+
+  /** The placement document as a live coordinator sees it (GET /placement). */
+  async placement(): Promise<PlacementDoc | undefined> {
+    for (const c of this.coordinators) {
+      if (!c || c.proc.exitInfo() !== null) continue;
+      try {
+        const res = await fetch(`http://127.0.0.1:${c.opsPort}/placement`, { signal: AbortSignal.timeout(2000) });
+        const body = (await res.json()) as { placement: PlacementDoc | null };
+        if (body.placement) return body.placement;
+      } catch {
+        /* paused or stopping: ask the next one */
+      }
+    }
+    return undefined;
+  }
+
+  /** Coordinator ops `/cluster` of coordinator #i: the leader it sees and its own election state. */
+  async coordinatorState(i: number): Promise<{ leader: string | null; self: { id: string; state: string } }> {
+    const c = this.coordinators[i];
+    if (!c) throw new Error(`no coordinator #${i}`);
+    const res = await fetch(`http://127.0.0.1:${c.opsPort}/cluster`, { signal: AbortSignal.timeout(2000) });
+    return (await res.json()) as { leader: string | null; self: { id: string; state: string } };
   }
 
   async startGateway(i: number): Promise<GatewayNode> {
@@ -237,20 +302,20 @@ export class TestCluster {
 
   // ---- ops endpoints ----
 
-  async metrics(node: GatewayNode | FieldNode): Promise<string> {
+  async metrics(node: GatewayNode | FieldNode | CoordinatorNode): Promise<string> {
     const res = await fetch(`http://127.0.0.1:${node.opsPort}/metrics`);
     return res.text();
   }
 
   /** /healthz: HTTP status and body. */
-  async health(node: GatewayNode | FieldNode): Promise<{ status: number; body: unknown }> {
+  async health(node: GatewayNode | FieldNode | CoordinatorNode): Promise<{ status: number; body: unknown }> {
     const res = await fetch(`http://127.0.0.1:${node.opsPort}/healthz`);
     return { status: res.status, body: (await res.json()) as unknown };
   }
 
   /** Every process of the cluster is alive and answers /healthz with 200. */
   async healthy(): Promise<boolean> {
-    const nodes = [...this.gateways, ...this.fields].filter((n): n is GatewayNode | FieldNode => n !== undefined);
+    const nodes = [...this.coordinators, ...this.gateways, ...this.fields].filter((n): n is GatewayNode | FieldNode | CoordinatorNode => n !== undefined);
     const results = await Promise.all(nodes.map(async (n) => n.proc.exitInfo() === null && (await this.health(n).catch(() => ({ status: 0 }))).status === 200));
     return results.every(Boolean);
   }
@@ -262,8 +327,12 @@ export class TestCluster {
     this.stopped = true;
     for (const c of this.clients) if (!c.closed) void c.close().catch(() => undefined);
     this.clients.clear();
-    const procs = [...this.gateways, ...this.fields].filter((n) => n !== undefined).map((n) => n.proc);
-    const results = await Promise.allSettled(procs.map((p) => p.stop()));
+    // gateways first (no users left to hand over), then game servers, then coordinators
+    const results: PromiseSettledResult<unknown>[] = [];
+    for (const group of [this.gateways, this.fields, this.coordinators]) {
+      const procs = group.filter((n) => n !== undefined).map((n) => n.proc);
+      results.push(...(await Promise.allSettled(procs.map((p) => p.stop()))));
+    }
     await this.data.close().catch(() => undefined);
     await this.scope.dispose();
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");

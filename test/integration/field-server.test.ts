@@ -20,6 +20,7 @@ import { createDataLayer, type PgDataLayer } from "../../src/shard/data-layer.js
 import { infraEnv } from "../../src/tools/infra/infra.js";
 import { getInfra } from "../helpers/infra.js";
 import { isolated, uniqueId, type Isolated } from "../helpers/isolation.js";
+import { startCoordinator, waitForPlacement } from "../helpers/coordinator.js";
 import { startRift, stopAll, waitFor, type ManagedProcess } from "../helpers/processes.js";
 
 const ALICE = 1001;
@@ -97,7 +98,9 @@ describe("field server (real process, real infra)", { timeout: 120_000 }, () => 
       RIFT__FIELD__FLUSHINTERVALMS: "200",
       RIFT__LOG__LEVEL: "info",
     };
+    await startCoordinator(env);
     field = await startRift(["--role", "field"], { env, readyWhen: /field server listening/, timeoutMs: 60_000 });
+    await waitForPlacement(infra.zookeeper.connect, scope.zk.path, ["z1"], { server: nodeId });
     const ready = JSON.parse(field.lines.find((l) => l.includes("field server listening"))!) as { linkPorts: number[]; opsPort: number };
     linkPorts = ready.linkPorts;
     opsPort = ready.opsPort;

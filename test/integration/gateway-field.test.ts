@@ -11,6 +11,7 @@ import type { MemberInfo } from "../../src/core/cluster/types.js";
 import { Zk } from "../../src/core/cluster/zk.js";
 import { getInfra } from "../helpers/infra.js";
 import { freshDatabases, uniqueId, zkRoot, type FreshDatabases, type ZkRoot } from "../helpers/isolation.js";
+import { startCoordinator, waitForPlacement } from "../helpers/coordinator.js";
 import { startRift, stopAll, waitFor, type ManagedProcess } from "../helpers/processes.js";
 
 describe("gateway + field server processes", () => {
@@ -52,7 +53,9 @@ describe("gateway + field server processes", () => {
       RIFT__OPS__PORT: "0",
       RIFT__FIELD__ZONES: "[z1]",
     };
+    await startCoordinator(env);
     await startRift(["--role", "field"], { env: { ...env, RIFT__NODE__ID: `field-${uniqueId()}` }, readyWhen: /field server listening/, timeoutMs: 60_000 });
+    await waitForPlacement(infra.zookeeper.connect, root.path, ["z1"]);
   });
   afterAll(async () => {
     for (const c of clients) await c.close().catch(() => undefined);

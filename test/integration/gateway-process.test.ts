@@ -10,6 +10,7 @@ import { ZkMemberView } from "../../src/core/cluster/member-view.js";
 import { Zk } from "../../src/core/cluster/zk.js";
 import { getInfra } from "../helpers/infra.js";
 import { freshDatabases, uniqueId, zkRoot, type FreshDatabases, type ZkRoot } from "../helpers/isolation.js";
+import { startCoordinator, waitForPlacement } from "../helpers/coordinator.js";
 import { startRift, stopAll, waitFor, type ManagedProcess } from "../helpers/processes.js";
 import { FakeField } from "./gateway-fake-field.js";
 
@@ -28,20 +29,20 @@ describe("gateway process", () => {
     zk = await Zk.connect({ connect: infra.zookeeper.connect, sessionTimeoutMs: 4000 });
     view = new ZkMemberView(zk, { root: root.path });
     field = await new FakeField({ id: "f1", zones: ["z1"], zkConnect: infra.zookeeper.connect, root: root.path }).start();
+    const env = {
+      RIFT__CLUSTER__ZOOKEEPER__CONNECT: infra.zookeeper.connect,
+      RIFT__CLUSTER__ZOOKEEPER__ROOT: root.path,
+      RIFT__CLUSTER__REDIS__URL: infra.redis.url,
+      RIFT__DB__PATRONINAMESPACE: infra.patroni.namespace,
+      RIFT__DB__SHARDSCOPES: `[${dbs.shards.map((s) => s.scope).join(",")}]`,
+      RIFT__DB__DATABASE: dbs.name,
+      RIFT__OPS__PORT: "0",
+      RIFT__LOG__LEVEL: "info",
+    };
+    await startCoordinator(env); // places z1 on the fake field (it registers like a field server)
+    await waitForPlacement(infra.zookeeper.connect, root.path, ["z1"], { server: "f1" });
     gw = await startRift(["--role", "gateway"], {
-      env: {
-        RIFT__CLUSTER__ZOOKEEPER__CONNECT: infra.zookeeper.connect,
-        RIFT__CLUSTER__ZOOKEEPER__ROOT: root.path,
-        RIFT__CLUSTER__REDIS__URL: infra.redis.url,
-        RIFT__DB__PATRONINAMESPACE: infra.patroni.namespace,
-        RIFT__DB__SHARDSCOPES: `[${dbs.shards.map((s) => s.scope).join(",")}]`,
-        RIFT__DB__DATABASE: dbs.name,
-        RIFT__NODE__ID: nodeId,
-        RIFT__GATEWAY__PORT: "0",
-        RIFT__OPS__PORT: "0",
-        RIFT__FIELD__ZONES: "[z1]",
-        RIFT__LOG__LEVEL: "info",
-      },
+      env: { ...env, RIFT__NODE__ID: nodeId, RIFT__GATEWAY__PORT: "0", RIFT__FIELD__ZONES: "[z1]" },
       readyWhen: /gateway listening/,
       timeoutMs: 60_000,
     });
