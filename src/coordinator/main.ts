@@ -33,6 +33,8 @@ export const coordinatorMain: RoleMain = async (ctx) => {
     view,
     graceMs: config.coordinator.reassignGraceMs,
     reconcileMs: config.coordinator.reconcileMs,
+    channelCapacity: config.coordinator.channelCapacity,
+    channelIdleMs: config.coordinator.channelIdleMs,
     log,
     metrics: createCoordinatorMetrics(ctx.metrics),
   });

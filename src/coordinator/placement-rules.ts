@@ -18,7 +18,13 @@
  *     in name order, so every coordinator computes the same plan from the same input — unless
  *     `holdNew` is set (servers are still joining, e.g. at cluster start: placing now would put
  *     every zone on whichever server registered first).
+ *  5. Channels (`channelCapacity` > 0): when every channel of a zone holds at least
+ *     `channelCapacity` users, one more channel (`<zone>#<n>`, its own world) is opened on the
+ *     least loaded eligible server. An extra channel (n ≥ 2) that has been empty for
+ *     `channelIdleMs` since it was placed is closed when the zone's other channels have room
+ *     for its share; at most one channel is opened or closed per zone and pass.
  */
+import { baseZone, channelKey, parseChannel } from "../core/cluster/channels.js";
 import type { MemberInfo } from "../core/cluster/types.js";
 import type { PlacementDoc } from "../core/cluster/placement-doc.js";
 
@@ -37,13 +43,17 @@ export interface PlanInput {
   now: number;
   /** Leave not-yet-placed zones unplaced for now (rule 4). */
   holdNew?: boolean;
+  /** Users per channel before another channel opens (rule 5); 0 = one channel per zone. */
+  channelCapacity?: number;
+  /** An extra channel must have been placed at least this long ago to close (default 60 s). */
+  channelIdleMs?: number;
 }
 
 export interface Move {
   zone: string;
   from: string | undefined;
   to: string | undefined;
-  reason: "unplaced" | "server-gone" | "draining" | "not-capable" | "no-server";
+  reason: "unplaced" | "server-gone" | "draining" | "not-capable" | "no-server" | "channel-added" | "channel-removed";
 }
 
 export interface Plan {
@@ -58,7 +68,7 @@ export function planPlacement(input: PlanInput): Plan {
   const zones: PlacementDoc["zones"] = {};
   const moves: Move[] = [];
 
-  const capable = (m: MemberInfo, zone: string) => (m.zones ?? []).includes(zone);
+  const capable = (m: MemberInfo, key: string) => (m.zones ?? []).includes(baseZone(key));
   const eligible = (zone: string) => input.members.filter((m) => !input.draining.has(m.id) && capable(m, zone));
   const estimate = (zone: string) => (input.zoneLoad.get(zone) ?? 0) + ZONE_BASE_LOAD;
 
@@ -84,8 +94,7 @@ export function planPlacement(input: PlanInput): Plan {
     needPlace.push({ zone, from: cur.server, reason: !m ? "server-gone" : input.draining.has(m.id) ? "draining" : "not-capable" });
   }
 
-  // Rules 2–4.
-  for (const { zone, from, reason } of needPlace) {
+  const leastLoaded = (zone: string): MemberInfo | undefined => {
     let best: MemberInfo | undefined;
     for (const m of eligible(zone)) {
       if (!best) best = m;
@@ -95,6 +104,12 @@ export function planPlacement(input: PlanInput): Plan {
         if (a < b || (a === b && m.id < best.id)) best = m;
       }
     }
+    return best;
+  };
+
+  // Rules 2–4.
+  for (const { zone, from, reason } of needPlace) {
+    const best = leastLoaded(zone);
     if (best) {
       zones[zone] = { server: best.id, since: input.now };
       projected.set(best.id, projected.get(best.id)! + estimate(zone));
@@ -107,6 +122,37 @@ export function planPlacement(input: PlanInput): Plan {
       continue;
     }
     if (cur) moves.push({ zone, from, to: undefined, reason: "no-server" });
+  }
+
+  // Rule 5.
+  const cap = input.channelCapacity ?? 0;
+  if (cap > 0 && !input.holdNew) {
+    const byBase = new Map<string, string[]>();
+    for (const key of Object.keys(zones)) {
+      const b = baseZone(key);
+      byBase.set(b, [...(byBase.get(b) ?? []), key]);
+    }
+    const load = (key: string) => input.zoneLoad.get(key) ?? 0;
+    for (const [b, keys] of [...byBase].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) {
+      keys.sort((x, y) => parseChannel(x).n - parseChannel(y).n);
+      if (keys.every((k) => load(k) >= cap)) {
+        const key = channelKey(b, Math.max(...keys.map((k) => parseChannel(k).n)) + 1);
+        const best = leastLoaded(key);
+        if (best) {
+          zones[key] = { server: best.id, since: input.now };
+          projected.set(best.id, projected.get(best.id)! + ZONE_BASE_LOAD);
+          moves.push({ zone: key, from: undefined, to: best.id, reason: "channel-added" });
+        }
+        continue;
+      }
+      const idleMs = input.channelIdleMs ?? 60_000;
+      const total = keys.reduce((n, k) => n + load(k), 0);
+      const closable = [...keys].reverse().find((k) => parseChannel(k).n >= 2 && load(k) === 0 && input.now - zones[k]!.since >= idleMs);
+      if (closable && total < cap * (keys.length - 1)) {
+        moves.push({ zone: closable, from: zones[closable]!.server, to: undefined, reason: "channel-removed" });
+        delete zones[closable];
+      }
+    }
   }
   return { zones, moves };
 }

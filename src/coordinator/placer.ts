@@ -35,6 +35,9 @@ export interface PlacerOptions {
   view: MemberView;
   graceMs: number;
   reconcileMs: number;
+  /** Users per channel before another opens (0 = off); see placement-rules.ts rule 5. */
+  channelCapacity?: number;
+  channelIdleMs?: number;
   log: Logger;
   metrics: CoordinatorMetrics;
   now?: () => number;
@@ -178,11 +181,23 @@ export class Placer {
     this.zoneLoad = collectZoneLoad(members, doc.zones, this.zoneLoad);
 
     const holdNew = now - this.lastJoinAt < this.opts.graceMs;
-    const plan = planPlacement({ current: doc.zones, members, absentInGrace: inGrace, draining, zoneLoad: this.zoneLoad, now, holdNew });
+    const channelCapacity = this.opts.channelCapacity ?? 0;
+    const plan = planPlacement({
+      current: doc.zones,
+      members,
+      absentInGrace: inGrace,
+      draining,
+      zoneLoad: this.zoneLoad,
+      now,
+      holdNew,
+      channelCapacity,
+      ...(this.opts.channelIdleMs !== undefined ? { channelIdleMs: this.opts.channelIdleMs } : {}),
+    });
     const drainingList = [...draining].sort();
-    const changed = !samePlacement(plan.zones, doc.zones) || drainingList.join(",") !== doc.draining.join(",") || version === -1;
+    const changed =
+      !samePlacement(plan.zones, doc.zones) || drainingList.join(",") !== doc.draining.join(",") || (doc.channelCapacity ?? 0) !== channelCapacity || version === -1;
     if (changed && election.state === "leader") {
-      const next: PlacementDoc = { generation: doc.generation + 1, leader: this.opts.id, updatedAt: now, zones: plan.zones, draining: drainingList };
+      const next: PlacementDoc = { generation: doc.generation + 1, leader: this.opts.id, updatedAt: now, zones: plan.zones, draining: drainingList, channelCapacity };
       const data = encodePlacement(next);
       const path = placementPath(root);
       await zk.commitFenced(fence, [version === -1 ? { op: "create", path, data, mode: CreateMode.PERSISTENT } : { op: "setData", path, data, version }]);

@@ -74,7 +74,7 @@ export const ConfigSchema = z.strictObject({
     ioWorkers: z.number().int().min(0).max(16),
     tickHz: z.number().int().min(1).max(120),
     packetQueueCap: positiveInt,
-    zones: z.array(z.string().min(1)),
+    zones: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, "zone names are 1-32 chars [A-Za-z0-9_-]")),
     flushIntervalMs: positiveInt,
     worldSize: positiveInt,
     aoiCellSize: positiveInt,
@@ -95,6 +95,10 @@ export const ConfigSchema = z.strictObject({
     reassignGraceMs: z.number().int().min(0),
     /** Period of the leader's reconcile pass (grace expiry, drain cleanup). */
     reconcileMs: positiveInt,
+    /** Users per channel of a zone before another channel opens (0 = one channel per zone). */
+    channelCapacity: z.number().int().min(0),
+    /** An empty extra channel is closed once it has existed this long. */
+    channelIdleMs: positiveInt,
   }),
 });
 

@@ -2,6 +2,7 @@
  * Field-server message handlers (plugged into the scene host): movement, ping, travel.
  * Pure rules live in src/game; these only route a validated message to them and report.
  */
+import { baseZone } from "../core/cluster/channels.js";
 import type { SceneHandlers } from "../core/scene/handlers.js";
 
 export const fieldHandlers: SceneHandlers = {
@@ -17,7 +18,7 @@ export const fieldHandlers: SceneHandlers = {
   },
 
   travel(ctx, s, body) {
-    if (body.zone === s.zone) return ctx.error(s, "PROTO_UNEXPECTED", `already in zone ${body.zone}`);
+    if (body.zone === baseZone(s.zone)) return ctx.error(s, "PROTO_UNEXPECTED", `already in zone ${body.zone}`);
     if (!ctx.zoneExists(body.zone)) return ctx.error(s, "NO_SERVER_FOR_ZONE", body.zone);
     ctx.travel(s, body.zone);
   },

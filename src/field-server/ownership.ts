@@ -1,8 +1,8 @@
 /**
  * How a field server follows the cluster's decisions about its users:
  *
- * - `followPlacement`: whenever the coordinator's placement changes, every zone this server
- *   holds users of but no longer serves is handed over (final write, then `transfer` to the
+ * - `followPlacement`: whenever the coordinator's placement changes, every zone channel this
+ *   server holds users of but no longer serves is handed over (final write, then `transfer` to the
  *   gateway, which re-attaches each user at the zone's new owner; see SceneHost).
  * - `guardSession`: ZooKeeper connection states as Curator names them — suspended
  *   (`disconnected`: hold writes), reconnected (`connected`: write again), lost (`expired`:
@@ -24,7 +24,7 @@ import type { SceneHost } from "../core/scene/scene-host.js";
 
 export function followPlacement(placement: Pick<ZkPlacementView, "onChange">, scene: SceneHost): () => void {
   const check = () => {
-    for (const zone of scene.zones) if (!scene.serves(zone)) void scene.handOverZone(zone);
+    for (const key of scene.channels) if (!scene.serves(key)) void scene.handOverZone(key);
   };
   return placement.onChange(check);
 }

@@ -76,7 +76,10 @@ type RouteState = "waiting" | "attaching" | "attached";
 interface Route {
   user: number;
   name: string;
+  /** The user's zone (as in its row). */
   zone: string;
+  /** The zone channel key the route is attached/attaching to (`zone` or `zone#n`). */
+  channel: string;
   client: RoutedClient;
   state: RouteState;
   link: ServerLink | undefined;
@@ -162,7 +165,7 @@ export class UserRouter implements UserRouterApi {
       r.name = name;
       r.entered = false;
     } else {
-      r = { user, name, zone, client, state: "waiting", link: undefined, since: this.now(), attachSentAt: 0, entered: false };
+      r = { user, name, zone, channel: zone, client, state: "waiting", link: undefined, since: this.now(), attachSentAt: 0, entered: false };
       this.routes.set(user, r);
     }
     this.toWaiting(r);
@@ -212,17 +215,19 @@ export class UserRouter implements UserRouterApi {
 
   private tryRoute(r: Route): void {
     if (this.closed || r.state !== "waiting") return;
-    const m = this.deps.placement.serverForZone(r.zone);
+    const channel = this.deps.placement.pickChannel(r.zone);
+    const m = this.deps.placement.serverForZone(channel);
     if (!m) return;
     if (r.avoid === m.id && this.now() < (r.avoidUntil ?? 0)) return;
     const link = this.linkFor(m);
     if (!link) return;
-    if (!link.handle.send(["attach", { user: r.user, name: r.name, zone: r.zone }])) {
+    if (!link.handle.send(["attach", { user: r.user, name: r.name, zone: channel }])) {
       this.deps.log.warn({ server: m.id }, "gateway: link refused an attach (queue full); dropping the link");
       void link.handle.close();
       return;
     }
     r.link = link;
+    r.channel = channel;
     link.users.add(r.user);
     r.state = "attaching";
     r.attachSentAt = this.now();
@@ -298,7 +303,7 @@ export class UserRouter implements UserRouterApi {
     const live = new Set(this.deps.view.members().map((m) => m.id));
     for (const r of this.routes.values()) {
       if (r.state === "waiting" || !r.link) continue;
-      const owner = this.deps.placement.serverForZone(r.zone);
+      const owner = this.deps.placement.serverForZone(r.channel);
       if (owner && owner.id === r.link.memberId) {
         r.handoverSince = undefined;
         this.handingOver.delete(r.user);
@@ -457,9 +462,9 @@ export class UserRouter implements UserRouterApi {
   }
 
   /** Route state of a user (tests). */
-  routeOf(user: number): { state: RouteState; server: string | undefined; zone: string } | undefined {
+  routeOf(user: number): { state: RouteState; server: string | undefined; zone: string; channel: string } | undefined {
     const r = this.routes.get(user);
-    return r ? { state: r.state, server: r.link?.memberId, zone: r.zone } : undefined;
+    return r ? { state: r.state, server: r.link?.memberId, zone: r.zone, channel: r.channel } : undefined;
   }
 
   /**

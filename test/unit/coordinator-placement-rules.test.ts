@@ -139,3 +139,42 @@ describe("planPlacement: holdNew", () => {
     expect(plan.moves).toEqual([{ zone: "a", from: "f9", to: "f1", reason: "server-gone" }]);
   });
 });
+
+describe("planPlacement: channels (rule 5)", () => {
+  const members = [field("f1", ["a"], 100), field("f2", ["a"], 0)];
+  const base = { current: { a: { server: "f1", since: 1 } }, members, channelCapacity: 50, now: 100_000 };
+
+  it("opens channel 2 on the least loaded server when every channel is full", () => {
+    const plan = planPlacement(input({ ...base, zoneLoad: new Map([["a", 50]]) }));
+    expect(plan.zones["a#2"]).toEqual({ server: "f2", since: 100_000 });
+    expect(plan.moves).toEqual([{ zone: "a#2", from: undefined, to: "f2", reason: "channel-added" }]);
+    // and not again on the next pass (the new channel has room)
+    const again = planPlacement(input({ ...base, current: plan.zones, zoneLoad: new Map([["a", 50]]) }));
+    expect(again.moves).toEqual([]);
+  });
+
+  it("does not open one while a channel has room, nor while servers are joining, nor with capacity 0", () => {
+    expect(planPlacement(input({ ...base, zoneLoad: new Map([["a", 49]]) })).moves).toEqual([]);
+    expect(planPlacement(input({ ...base, zoneLoad: new Map([["a", 80]]), holdNew: true })).moves).toEqual([]);
+    expect(planPlacement(input({ ...base, zoneLoad: new Map([["a", 80]]), channelCapacity: 0 })).moves).toEqual([]);
+  });
+
+  it("closes an empty extra channel once idle long enough and the others have room — never one with users", () => {
+    const current = { a: { server: "f1", since: 1 }, "a#2": { server: "f2", since: 50_000 } };
+    const idle = { ...base, current, channelIdleMs: 60_000 };
+    expect(planPlacement(input({ ...idle, zoneLoad: new Map([["a", 10], ["a#2", 0]]) })).moves).toEqual([]); // too young
+    const later = { ...idle, now: 120_000 };
+    const closed = planPlacement(input({ ...later, zoneLoad: new Map([["a", 10], ["a#2", 0]]) }));
+    expect(closed.zones["a#2"]).toBeUndefined();
+    expect(closed.moves).toEqual([{ zone: "a#2", from: "f2", to: undefined, reason: "channel-removed" }]);
+    expect(planPlacement(input({ ...later, zoneLoad: new Map([["a", 10], ["a#2", 1]]) })).moves).toEqual([]);
+    expect(planPlacement(input({ ...later, zoneLoad: new Map([["a", 50], ["a#2", 0]]) })).moves).toEqual([]); // no room
+  });
+
+  it("a channel whose server is gone is re-placed like a zone", () => {
+    const current = { a: { server: "f1", since: 1 }, "a#2": { server: "f9", since: 1 } };
+    const plan = planPlacement(input({ ...base, current, zoneLoad: new Map([["a", 10]]) }));
+    expect(plan.zones["a#2"]!.server).toBe("f2");
+    expect(plan.moves).toEqual([{ zone: "a#2", from: "f9", to: "f2", reason: "server-gone" }]);
+  });
+});

@@ -227,7 +227,7 @@ describe("UserRouter", () => {
     l2.accept();
     l2.server(["attached", { user: 1, enter: enterBytes("z2") }]);
     expect(a.events.at(-1)).toBe("enter:z2");
-    expect(router.routeOf(1)).toEqual({ state: "attached", server: "f2", zone: "z2" });
+    expect(router.routeOf(1)).toEqual({ state: "attached", server: "f2", zone: "z2", channel: "z2" });
   });
 
   test("link lost: the client stays, is relocated and re-attached when the link is back", () => {

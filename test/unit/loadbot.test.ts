@@ -108,6 +108,22 @@ describe("SeqLatencyTracker", () => {
 });
 
 describe("RandomWalker", () => {
+  test("a walker starting right at the corner (outside the margin band) never steps more than maxStep", () => {
+    // found by the property below: (0.2, 999.5) re-headed east, then clamped in y → 5.02
+    for (let seed = 440; seed < 450; seed++) {
+      // seed 444 re-heads east on the first step
+      const w = new RandomWalker(0.2, 999.5, mulberry32(seed), { worldSize: 1000, maxStep: 5 });
+      let px = 0.2;
+      let py = 999.5;
+      for (let i = 0; i < 5; i++) {
+        const p = w.next();
+        expect(Math.hypot(p.x - px, p.y - py)).toBeLessThanOrEqual(5 + 1e-9);
+        px = p.x;
+        py = p.y;
+      }
+    }
+  });
+
   test("every step is at most maxStep long and stays inside the world", () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 2 ** 31 }), fc.double({ min: 0, max: 1000, noNaN: true }), fc.double({ min: 0, max: 1000, noNaN: true }), (seed, x, y) => {

@@ -7,6 +7,9 @@
  * - `leader` is the coordinator node id that wrote it; `updatedAt` is its wall clock (ms).
  * - `zones[zone].server` is the member id (role `field`) hosting the zone since `since`.
  * - `draining` lists servers being drained (they get no zones).
+ * - Keys of `zones` are channel keys (channels.ts): `z1` is channel 1 of zone z1, `z1#2`
+ *   channel 2. `channelCapacity` (0/absent = channels off) tells gateways when a channel is
+ *   full: new arrivals go to the first channel below it.
  */
 import { z } from "zod";
 import { decodeJsonNode, encodeJsonNode } from "./json-node.js";
@@ -23,6 +26,7 @@ export const PlacementDocSchema = z.object({
     }),
   ),
   draining: z.array(z.string().min(1).max(200)).max(10_000),
+  channelCapacity: z.number().int().min(0).optional(),
 });
 export type PlacementDoc = z.infer<typeof PlacementDocSchema>;
 

@@ -11,6 +11,7 @@
  */
 import type { Role } from "../config.js";
 import type { Logger } from "../log.js";
+import { baseZone, parseChannel } from "./channels.js";
 import { placementPath } from "./paths.js";
 import { decodePlacement, type PlacementDoc } from "./placement-doc.js";
 import type { MemberInfo, MemberView, ZonePlacement } from "./types.js";
@@ -77,6 +78,20 @@ export class ZkPlacementView implements ZonePlacement {
     const id = this.placedOn(zone);
     if (!id) return undefined;
     return this.view.members(this.role).find((m) => m.id === id);
+  }
+
+  pickChannel(zone: string): string {
+    const doc = this.current;
+    if (!doc) return zone;
+    const live = Object.keys(doc.zones)
+      .filter((k) => baseZone(k) === zone && this.serverForZone(k) !== undefined)
+      .sort((a, b) => parseChannel(a).n - parseChannel(b).n);
+    if (live.length <= 1) return live[0] ?? zone;
+    const load = (k: string) => this.serverForZone(k)?.zoneLoad?.[k] ?? 0;
+    const cap = doc.channelCapacity ?? 0;
+    const free = cap > 0 ? live.find((k) => load(k) < cap) : undefined;
+    if (free) return free;
+    return live.reduce((best, k) => (load(k) < load(best) ? k : best));
   }
 
   onChange(fn: () => void): () => void {

@@ -52,6 +52,11 @@ export class MembershipZonePlacement implements ZonePlacement {
     });
   }
 
+  /** No channels without a coordinator: always the zone itself. */
+  pickChannel(zone: string): string {
+    return zone;
+  }
+
   serverForZone(zone: string): MemberInfo | undefined {
     return placeZone(this.view.members(this.role), zone, this.role);
   }

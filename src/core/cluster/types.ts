@@ -56,7 +56,14 @@ export interface MemberView {
  * (derived from membership, no coordinator).
  */
 export interface ZonePlacement {
+  /** The live server hosting a zone channel key (`z1`, `z1#2`), if any. */
   serverForZone(zone: string): MemberInfo | undefined;
+  /**
+   * The channel key a user arriving in `zone` should join: the first placed channel (on a
+   * live server) below the channel capacity, else the least loaded one; `zone` itself when
+   * the zone has one channel or none is placed.
+   */
+  pickChannel(zone: string): string;
   onChange(fn: () => void): () => void;
 }
 

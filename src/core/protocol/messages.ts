@@ -38,6 +38,8 @@ export const ServerSchemas = {
   /** The user was placed in a zone; `self` is its own entity. */
   enter: z.strictObject({
     zone: z.string(),
+    /** Channel of the zone (1 = the first; more open when a zone is full). */
+    channel: u32.optional(),
     server: z.string(),
     self: z.strictObject({ id: u32, x: z.number(), y: z.number(), seq: u32 }),
     world: z.strictObject({ size: z.number(), cell: z.number() }),

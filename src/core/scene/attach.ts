@@ -7,8 +7,9 @@
  *   2. `takeOwnership(user, nodeId)` (bumps the owner epoch); for a new user
  *      `ensure(initialState)` at the requested zone's spawn point, then take ownership again;
  *   3. report through `onResult`:
- *      - `ready`    — state + epoch; the user's zone is hosted here;
- *      - `transfer` — the DB says the user is in a zone this server does not host;
+ *      - `ready`    — state + epoch; the requested channel (`req.zone`, a channel key) is of
+ *                     the user's zone and served here;
+ *      - `transfer` — the DB says the user is in another zone, or the channel is not served here;
  *      - `failed`   — DB unavailable or inconsistent (the gateway gets `rejected`).
  * At most `maxInFlight` attaches run at once: `begin` returns "busy" beyond that (the caller
  * rejects with SERVER_BUSY) and "duplicate" for a user already in flight.
@@ -17,6 +18,7 @@ import type { ErrorKey } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { PlayerRepository, PlayerState } from "../../shard/types.js";
 import type { LinkId } from "../transport/io-worker-protocol.js";
+import { baseZone } from "../cluster/channels.js";
 
 export interface AttachRequest {
   user: number;
@@ -34,7 +36,8 @@ export interface AttachFlowOptions {
   repo: Pick<PlayerRepository, "ensure" | "takeOwnership">;
   nodeId: string;
   maxInFlight: number;
-  hosts(zone: string): boolean;
+  /** Whether a channel key is served here now. */
+  hosts(channel: string): boolean;
   initialState(user: number, name: string, zone: string): PlayerState;
   /** Resolves when the user's pending final write on this server is settled. */
   released(user: number): Promise<unknown>;
@@ -76,11 +79,11 @@ export class AttachFlow {
     await this.opts.released(req.user);
     let owned = await repo.takeOwnership(req.user, nodeId);
     if (!owned) {
-      await repo.ensure(this.opts.initialState(req.user, req.name, req.zone));
+      await repo.ensure(this.opts.initialState(req.user, req.name, baseZone(req.zone)));
       owned = await repo.takeOwnership(req.user, nodeId);
     }
     if (!owned) return { kind: "failed", req, key: "DEPENDENCY_UNAVAILABLE", detail: "player row missing after ensure" };
-    if (!this.opts.hosts(owned.state.zone)) return { kind: "transfer", req, zone: owned.state.zone };
+    if (owned.state.zone !== baseZone(req.zone) || !this.opts.hosts(req.zone)) return { kind: "transfer", req, zone: owned.state.zone };
     return { kind: "ready", req, state: owned.state, epoch: owned.epoch };
   }
 }

@@ -50,6 +50,7 @@ import type { GatewayOp } from "../transport/link-protocol.js";
 import type { PlayerRepository, PlayerState } from "../../shard/types.js";
 import { clampCoord, spawnPoint, type FieldRules } from "../../game/rules.js";
 import { World } from "../../game/world.js";
+import { baseZone, parseChannel } from "../cluster/channels.js";
 import { AttachFlow, type AttachResult } from "./attach.js";
 import { LinkInterest, Outbox } from "./fanout.js";
 import type { SceneContext, SceneHandlers } from "./handlers.js";
@@ -79,8 +80,8 @@ export interface SceneHostOptions {
   log: Logger;
   /** Whether a zone can be travelled to (default: only zones hosted here). */
   zoneExists?: (zone: string) => boolean;
-  /** Whether a zone is placed on this server now (default: every zone in `zones`). */
-  placedHere?: (zone: string) => boolean;
+  /** Whether a channel key (`z1`, `z1#2`) is placed on this server now (default: every zone in `zones`, channel 1). */
+  placedHere?: (channel: string) => boolean;
   clock?: LoopClock;
 }
 
@@ -93,7 +94,9 @@ interface QueuedInput {
 
 export class SceneHost {
   readonly metrics: SceneMetrics;
+  /** Channel key (`z1`, `z1#2`, …; channels.ts) → its world. Channel 1 of every zone exists from the start. */
   private readonly worlds = new Map<string, World>();
+  private readonly cellCount: number;
   private readonly sessions = new SessionTable();
   private readonly links = new Map<LinkId, string>();
   private readonly interest = new LinkInterest();
@@ -118,10 +121,8 @@ export class SceneHost {
   constructor(private readonly opts: SceneHostOptions) {
     this.log = opts.log.child({ component: "scene" });
     this.clock = opts.clock ?? realClock;
-    opts.zones.forEach((zone, i) => {
-      const probe = new World(opts.rules);
-      this.worlds.set(zone, new World(opts.rules, { cellBase: i * probe.grid.cellCount }));
-    });
+    this.cellCount = new World(opts.rules).grid.cellCount;
+    for (const zone of opts.zones) this.worldFor(zone);
     this.queue = new BoundedQueue(opts.packetQueueCap);
     this.guard = new InputGuard(opts.overflow.maxDrops, opts.overflow.windowMs);
     this.writeBehind = new WriteBehind({
@@ -180,8 +181,24 @@ export class SceneHost {
     return this.pendingAttach.has(user);
   }
 
+  /** Zones this server can host (config). */
   get zones(): readonly string[] {
     return this.opts.zones;
+  }
+
+  /** Channel keys that have a world here (hosted now or earlier). */
+  get channels(): string[] {
+    return [...this.worlds.keys()];
+  }
+
+  /** The world of a channel key of a zone we can host; created on first use (its own cell-id range). */
+  private worldFor(key: string): World | undefined {
+    let w = this.worlds.get(key);
+    if (!w && this.opts.zones.includes(baseZone(key))) {
+      w = new World(this.opts.rules, { cellBase: this.worlds.size * this.cellCount });
+      this.worlds.set(key, w);
+    }
+    return w;
   }
 
   // ------------------------------------------------------------------ IO events
@@ -307,7 +324,7 @@ export class SceneHost {
       this.metrics.attaches.inc({ result: "transfer" });
       return this.sendCtrl(link, ["transfer", { user, zone: r.zone }]);
     }
-    if (!this.serves(r.state.zone)) {
+    if (!this.serves(r.req.zone)) {
       // the zone was placed elsewhere while the DB work ran: our epoch is newer than any save
       // of the old owner, so hand the user on with its loaded state written back.
       this.metrics.attaches.inc({ result: "transfer" });
@@ -317,10 +334,11 @@ export class SceneHost {
       );
       return;
     }
-    const world = this.worlds.get(r.state.zone)!;
+    const key = r.req.zone;
+    const world = this.worldFor(key)!;
     if (world.has(user) || this.sessions.get(user)) return this.reject(link, user, "INTERNAL");
     const e = world.join(user, clampCoord(r.state.x, this.opts.rules), clampCoord(r.state.y, this.opts.rules), this.clock.now());
-    const s: Session = { user, name: r.state.name, zone: r.state.zone, link, hp: r.state.hp, cells: [] };
+    const s: Session = { user, name: r.state.name, zone: key, link, hp: r.state.hp, cells: [] };
     this.sessions.add(s);
     this.writeBehind.track(user, r.epoch);
     this.metrics.ccu.inc({ zone: s.zone });
@@ -328,14 +346,16 @@ export class SceneHost {
     this.sendCtrl(link, ["attached", { user, enter: this.enterBody(s, e.x, e.y) }]);
   }
 
-  /** Whether this server serves `zone` now (has its world and the zone is placed here). */
-  serves(zone: string): boolean {
-    return this.worlds.has(zone) && (this.opts.placedHere?.(zone) ?? true);
+  /** Whether this server serves a channel key now (can host its zone, and it is placed here). */
+  serves(key: string): boolean {
+    if (!this.opts.zones.includes(baseZone(key))) return false;
+    return this.opts.placedHere ? this.opts.placedHere(key) : parseChannel(key).n === 1;
   }
 
   private enterBody(s: Session, x: number, y: number) {
     return {
-      zone: s.zone,
+      zone: baseZone(s.zone),
+      channel: parseChannel(s.zone).n,
       server: this.opts.nodeId,
       self: { id: s.user, x, y, seq: 0 },
       world: { size: this.opts.rules.worldSize, cell: this.opts.rules.cellSize },
@@ -367,7 +387,7 @@ export class SceneHost {
   // ------------------------------------------------------------------ users leaving
 
   /** Take a user out of the world and the tables; returns its last state. */
-  private removeSession(s: Session, zone = s.zone, pos?: { x: number; y: number }): PlayerState {
+  private removeSession(s: Session, zone = baseZone(s.zone), pos?: { x: number; y: number }): PlayerState {
     const e = this.worlds.get(s.zone)?.leave(s.user);
     this.sessions.remove(s.user);
     this.interest.remove(s.link, s.cells);
@@ -421,7 +441,7 @@ export class SceneHost {
   private snapshot(user: number): PlayerState | undefined {
     const s = this.sessions.get(user);
     const e = s && this.worlds.get(s.zone)?.get(user);
-    return s && e ? { userId: user, name: s.name, zone: s.zone, x: e.x, y: e.y, hp: s.hp } : undefined;
+    return s && e ? { userId: user, name: s.name, zone: baseZone(s.zone), x: e.x, y: e.y, hp: s.hp } : undefined;
   }
 
   // ------------------------------------------------------------------ the tick
@@ -439,7 +459,7 @@ export class SceneHost {
       dropped: (reason) => this.metrics.dropped.inc({ reason }),
       dirty: (s) => this.writeBehind.markDirty(s.user),
       travel: (s, zone) => this.travel(s, zone),
-      zoneExists: (zone) => this.worlds.has(zone) || (this.opts.zoneExists?.(zone) ?? false),
+      zoneExists: (zone) => this.serves(zone) || (this.opts.zoneExists?.(zone) ?? false),
     };
   }
 
@@ -497,7 +517,7 @@ export class SceneHost {
   /** Save the user's state, then tell its gateway to re-attach it at the zone's owner. */
   private async handOver(s: Session, why: string): Promise<void> {
     const link = s.link;
-    const zone = s.zone;
+    const zone = baseZone(s.zone);
     this.handoversRunning++;
     const r = await this.release(s).finally(() => this.handoversRunning--);
     if (r === "saved") this.metrics.handovers.inc({ reason: why });
@@ -506,7 +526,7 @@ export class SceneHost {
   }
 
   /**
-   * The zone is no longer placed here: hand every user in it over (final write, then
+   * The channel (`zone`: a channel key) is no longer placed here: hand every user in it over (final write, then
    * `transfer`). Resolves when all of them were handed over or kicked.
    */
   async handOverZone(zone: string): Promise<number> {
@@ -563,7 +583,7 @@ export class SceneHost {
     this.log.warn({ users: users.length }, "zookeeper session lost: self-fencing (no writes, users handed back to their gateways)");
     for (const s of users) {
       const link = s.link;
-      const zone = s.zone;
+      const zone = baseZone(s.zone);
       this.removeSession(s);
       this.metrics.handovers.inc({ reason: "fenced" });
       this.sendCtrl(link, ["transfer", { user: s.user, zone }]);

@@ -68,9 +68,14 @@ export class RandomWalker {
       nx = this.x + Math.cos(this.heading) * step;
       ny = this.y + Math.sin(this.heading) * step;
     }
-    // final clamp (a position outside the world, e.g. before resync, still yields a legal step)
-    this.x = Math.min(hi, Math.max(lo, nx));
-    this.y = Math.min(hi, Math.max(lo, ny));
+    // final clamp into the margin band; when we started outside it (spawned at the edge, or
+    // before a resync) the clamp may lengthen the step, so then only go maxStep toward it
+    const cx = Math.min(hi, Math.max(lo, nx));
+    const cy = Math.min(hi, Math.max(lo, ny));
+    const d = Math.hypot(cx - this.x, cy - this.y);
+    const k = d > this.opts.maxStep ? this.opts.maxStep / d : 1;
+    this.x += (cx - this.x) * k;
+    this.y += (cy - this.y) * k;
     return { x: this.x, y: this.y };
   }
 }
