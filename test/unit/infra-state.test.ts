@@ -63,3 +63,18 @@ describe("state file", () => {
     expect(() => readState(dir)).toThrow(/invalid state \(redis\.port: /);
   });
 });
+
+describe("opsctl's default target: the local cluster of npm start", () => {
+  test("uses state.json's ZooKeeper unless --zk, --config or the env override says otherwise", async () => {
+    const { resolveTarget } = await import("../../src/tools/opsctl/context.js");
+    const dir = tmp();
+    writeState(dir, sample(dir));
+    const base = { connectTimeout: 1 };
+    expect(resolveTarget(base, {}, dir).connect).toBe("127.0.0.1:21000");
+    expect(resolveTarget({ ...base, zk: "10.0.0.1:2181" }, {}, dir).connect).toBe("10.0.0.1:2181");
+    expect(resolveTarget(base, { RIFT__CLUSTER__ZOOKEEPER__CONNECT: "10.0.0.2:2181" }, dir).connect).toBe("10.0.0.2:2181");
+    expect(resolveTarget(base, {}, tmp()).connect).toBe("127.0.0.1:2181"); // no state: the config
+    writeFileSync(stateFile(dir), "{ broken");
+    expect(resolveTarget(base, {}, dir).connect).toBe("127.0.0.1:2181"); // unreadable: the config
+  });
+});

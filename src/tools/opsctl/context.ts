@@ -1,7 +1,9 @@
 /**
  * What every opsctl command needs: the cluster's ZooKeeper connect string and root (from the
  * configuration — `--config FILE` over config/default.yaml, RIFT__* environment overrides —
- * then `--zk` / `--root` on top), a connected `Zk`, and where to print.
+ * then `--zk` / `--root` on top), a connected `Zk`, and where to print. With none of `--zk`,
+ * `--config` or RIFT__CLUSTER__ZOOKEEPER__CONNECT given, the local cluster of `npm start`
+ * (`.rift/infra/state.json` in the current directory) is used when it exists.
  *
  * Errors are RiftErrors with one clear line: USAGE / CONFIG_* for bad input,
  * DEPENDENCY_UNAVAILABLE when no ZooKeeper session is established within the connect
@@ -10,6 +12,10 @@
 import { ConfigSchema, loadConfig } from "../../core/config.js";
 import { isRiftError, RiftError } from "../../core/errors.js";
 import { Zk } from "../../core/cluster/zk.js";
+import { readState } from "../infra/state.js";
+
+/** Where `npm start` keeps its infra (relative to the repository root = npm's cwd). */
+export const LOCAL_INFRA_DIR = ".rift/infra";
 
 export interface GlobalOptions {
   config?: string;
@@ -47,17 +53,27 @@ export interface OpsContext {
 const zkShape = ConfigSchema.shape.cluster.shape.zookeeper.shape;
 
 /** Resolve the target from config + overrides (validated like the config keys they override). */
-export function resolveTarget(o: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Target {
+export function resolveTarget(o: GlobalOptions, env: NodeJS.ProcessEnv = process.env, localInfraDir: string | undefined = LOCAL_INFRA_DIR): Target {
   if (o.zk !== undefined && !zkShape.connect.safeParse(o.zk).success) throw new RiftError("USAGE", `--zk ${JSON.stringify(o.zk)}: expected host:port[,host:port...]`);
   if (o.root !== undefined && !zkShape.root.safeParse(o.root).success) throw new RiftError("USAGE", `--root ${JSON.stringify(o.root)}: expected an absolute znode path such as /rift`);
   if (!Number.isFinite(o.connectTimeout) || o.connectTimeout <= 0 || o.connectTimeout > 600) throw new RiftError("USAGE", `--connect-timeout must be a number of seconds in (0, 600] (got ${String(o.connectTimeout)})`);
   const config = loadConfig({ ...(o.config ? { file: o.config } : {}), env });
+  const explicit = o.zk !== undefined || o.config !== undefined || env.RIFT__CLUSTER__ZOOKEEPER__CONNECT !== undefined;
+  const local = !explicit && localInfraDir ? readLocalZk(localInfraDir) : undefined;
   return {
-    connect: o.zk ?? config.cluster.zookeeper.connect,
+    connect: o.zk ?? local ?? config.cluster.zookeeper.connect,
     root: o.root ?? config.cluster.zookeeper.root,
     sessionTimeoutMs: config.cluster.zookeeper.sessionTimeoutMs,
     connectTimeoutMs: Math.round(o.connectTimeout * 1000),
   };
+}
+
+function readLocalZk(dir: string): string | undefined {
+  try {
+    return readState(dir)?.zookeeper.connect;
+  } catch {
+    return undefined; // unreadable or foreign file: fall back to the configuration
+  }
 }
 
 /** Connect, or throw RiftError(DEPENDENCY_UNAVAILABLE) naming the address and what to check. */
