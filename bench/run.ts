@@ -5,6 +5,7 @@
  */
 import { CommanderError } from "commander";
 import { fieldLoad } from "./field-load/main.js";
+import { resharding } from "./resharding/main.js";
 
 interface Benchmark {
   summary: string;
@@ -15,6 +16,10 @@ const BENCHMARKS: Record<string, Benchmark> = {
   "field-load": {
     summary: "field server capacity through the gateway (tick p99, latency p99 per bot step), raw ws decode rate, gateway forwarding rate",
     run: fieldLoad,
+  },
+  resharding: {
+    summary: "fraction of users moved when growing 2→3→4→8 shards: modulo-N, modulo-2^N, mapping table (vs the minimum)",
+    run: resharding,
   },
 };
 
