@@ -84,6 +84,8 @@ export const ConfigSchema = z.strictObject({
     linkMaxFrameBytes: z.number().int().min(65536).max(16777216),
     linkSendQueueMaxBytes: positiveInt,
     flushBatchMax: positiveInt,
+    /** Disconnect (PERSIST_UNAVAILABLE) a user whose state could not be saved for this long (bounded write-behind buffer). */
+    maxFlushLagMs: positiveInt,
     maxAttachesInFlight: positiveInt,
     overflowKickDrops: positiveInt,
     overflowWindowMs: positiveInt,

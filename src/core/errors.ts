@@ -69,6 +69,7 @@ export const ErrorCatalog = {
   PERSIST_REJECTED: def({ code: "RIFT_PERSIST_REJECTED", message: "state could not be saved; reload from the database", close: 4032 }),
   OWNERSHIP_LOST: def({ code: "RIFT_OWNERSHIP_LOST", message: "this server no longer owns the user", close: 4033 }),
   SHUTTING_DOWN: def({ code: "RIFT_SHUTTING_DOWN", message: "server is shutting down", close: 4034 }),
+  PERSIST_UNAVAILABLE: def({ code: "RIFT_PERSIST_UNAVAILABLE", message: "the database has not accepted this user's state for too long; reconnect later", close: 4035 }),
   QUEUE_FULL: def({ code: "RIFT_QUEUE_FULL", message: "bounded queue is full" }),
   MOVE_REJECTED: def({ code: "RIFT_MOVE_REJECTED", message: "movement rejected" }),
 

@@ -57,6 +57,7 @@ export function createFieldScene(deps: FieldSceneDeps): SceneHost {
     packetQueueCap: f.packetQueueCap,
     flushIntervalMs: f.flushIntervalMs,
     flushBatchMax: f.flushBatchMax,
+    maxFlushLagMs: f.maxFlushLagMs,
     maxAttachesInFlight: f.maxAttachesInFlight,
     overflow: { maxDrops: f.overflowKickDrops, windowMs: f.overflowWindowMs },
     initialHp: DEFAULT_HP,

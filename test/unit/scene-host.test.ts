@@ -472,3 +472,39 @@ describe("SceneHost: placement, hand-over and ZooKeeper session states", () => {
     expect(t.host.ccu).toBe(1);
   });
 });
+
+describe("SceneHost: bounded write-behind during a database outage", () => {
+  it("a user whose state cannot be saved for maxFlushLagMs is disconnected with PERSIST_UNAVAILABLE; the DB row is untouched", async () => {
+    const data = createMemoryDataLayer();
+    let failing = false;
+    const repo = new Proxy(data.players, {
+      get(target, key) {
+        if (key === "saveMany" && failing) return async () => Promise.reject(new Error("shard down"));
+        const v = Reflect.get(target, key) as unknown;
+        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const t = setup({ repo, flushIntervalMs: 10, maxFlushLagMs: 100 });
+    await t.host.start();
+    t.io.emit({ k: "link-open", link: 0, gateway: "gw" });
+    await data.players.ensure({ userId: 1, name: "u1", zone: "z1", x: 500, y: 500, hp: 100 });
+    await data.players.ensure({ userId: 2, name: "u2", zone: "z1", x: 600, y: 600, hp: 100 });
+    t.io.ops(0, ["attach", { user: 1, name: "u1", zone: "z1" }]);
+    t.io.ops(0, ["attach", { user: 2, name: "u2", zone: "z1" }]);
+    await vi.waitFor(() => expect(t.host.ccu).toBe(2));
+    failing = true;
+    t.io.ops(0, ["in", 1, "move", { seq: 1, x: 504, y: 500 }]); // user 1 has unsaved state, user 2 none
+    t.tick();
+    t.io.clear();
+    await vi.waitFor(
+      () => {
+        t.tick();
+        expect(t.io.take(0).ctrl).toContainEqual(["kick", expect.objectContaining({ user: 1, key: "PERSIST_UNAVAILABLE" })]);
+      },
+      { timeout: 5000, interval: 20 },
+    );
+    expect(t.host.ccu).toBe(1); // user 2 had nothing unsaved: stays
+    expect(data.players.rows.get(1)!.state).toMatchObject({ x: 500, y: 500 });
+    expect(await t.metric("rift_field_kicks_total", { key: "PERSIST_UNAVAILABLE" })).toBe(1);
+  });
+});

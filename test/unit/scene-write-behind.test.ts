@@ -251,3 +251,21 @@ describe("WriteBehind: pause, fenceAll and back-to-back batches", () => {
     expect(calls).toBe(1);
   });
 });
+
+describe("WriteBehind: overdue", () => {
+  it("lists tracked users whose oldest unsaved change is older than the bound", async () => {
+    const { repo, mem, wb, advance } = setup();
+    const epochs = await owned(repo, 1, 2, 3);
+    for (const [u, e] of epochs) wb.track(u, e);
+    mem.set(1, state(1));
+    wb.markDirty(1);
+    advance(500);
+    mem.set(2, state(2));
+    wb.markDirty(2);
+    advance(600);
+    expect(wb.overdue(1000)).toEqual([1]);
+    expect(wb.overdue(100).sort()).toEqual([1, 2]);
+    await wb.flush();
+    expect(wb.overdue(100)).toEqual([]);
+  });
+});

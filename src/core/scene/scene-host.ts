@@ -66,6 +66,8 @@ export interface SceneHostOptions {
   tickHz: number;
   packetQueueCap: number;
   flushIntervalMs: number;
+  /** Disconnect (PERSIST_UNAVAILABLE) a user whose changes could not be saved for this long (default: off). */
+  maxFlushLagMs?: number;
   flushBatchMax: number;
   maxAttachesInFlight: number;
   /** Kick a user whose packets were dropped `maxDrops` times within `windowMs`. */
@@ -414,6 +416,18 @@ export class SceneHost {
     this.sendCtrl(s.link, ["kick", { user: s.user, key, reason }]);
   }
 
+  /** Users whose state the DB has not taken for too long: disconnect them, keep the DB as the truth. */
+  private dropOverdue(maxLagMs: number): void {
+    const users = this.writeBehind.overdue(maxLagMs);
+    if (users.length === 0) return;
+    this.log.error({ users: users.length, maxLagMs }, "write-behind: state not saved for too long; disconnecting those users");
+    for (const user of users) {
+      const s = this.sessions.get(user);
+      if (s) this.kick(s, "PERSIST_UNAVAILABLE", `not saved for ${maxLagMs} ms`, false);
+      else this.writeBehind.forget(user);
+    }
+  }
+
   /** A periodic write was fenced: another server owns the user now; the DB is the truth. */
   private onFenced(user: number): void {
     const s = this.sessions.get(user);
@@ -510,6 +524,7 @@ export class SceneHost {
       this.skippedSeen = this.loop.stats.skipped;
     }
     if (tick % 200 === 0) this.guard.sweep(this.clock.now());
+    if (tick % 10 === 0 && this.opts.maxFlushLagMs) this.dropOverdue(this.opts.maxFlushLagMs);
   }
 
   // ------------------------------------------------------------------ shutdown

@@ -20,6 +20,9 @@
  *   `retryDelayMs` apart on DB errors; it resolves "saved", "rejected" or "failed".
  * - `pause()` (ZooKeeper connection suspended: ownership uncertain) holds every write until
  *   `resume()`; changes keep accumulating as dirty marks and final writes.
+ * - Bounded outage: `overdue(maxLagMs)` lists tracked users whose oldest unsaved change is
+ *   older than the bound (the DB keeps failing, or writes are held); the scene disconnects
+ *   them (PERSIST_UNAVAILABLE) and `forget`s them — memory and staleness stay bounded.
  * - `fenceAll()` (ZooKeeper session lost: someone else may own our users now) drops every
  *   tracked user and pending final write WITHOUT writing (finals resolve "rejected").
  * - A cycle that hit the batch limit continues at once only for users that were already
@@ -163,6 +166,14 @@ export class WriteBehind {
   /** Resolves when the user's pending final write (if any) is settled. */
   released(user: number): Promise<unknown> {
     return this.finals.get(user)?.done ?? Promise.resolve();
+  }
+
+  /** Tracked users whose oldest unsaved change is older than `maxLagMs` (see contract). */
+  overdue(maxLagMs: number): number[] {
+    const limit = this.now() - maxLagMs;
+    const out: number[] = [];
+    for (const [user, t] of this.tracked) if (t.dirtySince !== undefined && t.dirtySince < limit) out.push(user);
+    return out;
   }
 
   /** Stop tracking without writing (the user was fenced elsewhere). */
