@@ -155,12 +155,13 @@ export class Placer {
     const members = this.opts.view.members("field");
     const present = new Set(members.map((m) => m.id));
     const now = this.now();
-    // Absence is tracked by every coordinator (followers too), so a new leader does not
-    // restart the grace period of a server that has been gone for a while.
-    this.trackAbsence(present, this.last ?? emptyPlacement(), now);
-    if (election.state !== "leader") return;
-    const fence = election.nodePath();
-    if (!fence) return;
+    // Absence is tracked by every coordinator (followers too, from the watched document), so
+    // a new leader does not restart the grace period of a server that has been gone a while.
+    const fence = election.state === "leader" ? election.nodePath() : undefined;
+    if (!fence) {
+      this.trackAbsence(present, this.last ?? emptyPlacement(), now);
+      return;
+    }
     const t0 = performance.now();
 
     let doc: PlacementDoc;

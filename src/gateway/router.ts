@@ -88,8 +88,6 @@ interface Route {
   attachSentAt: number;
   /** The current client has received an `enter`. */
   entered: boolean;
-  /** Attached, but the zone was placed elsewhere at this time; waiting for the old server's transfer. */
-  handoverSince?: number;
   /** A member that rejected us with NO_SERVER_FOR_ZONE, avoided until `avoidUntil`. */
   avoid?: string;
   avoidUntil?: number;
@@ -134,8 +132,8 @@ export class UserRouter implements UserRouterApi {
   private readonly routes = new Map<number, Route>();
   /** Users whose route is not attached (checked by the sweep). */
   private readonly pending = new Set<number>();
-  /** Users waiting for their live old server's hand-over (see `handoverSince`). */
-  private readonly handingOver = new Set<number>();
+  /** Attached users whose channel was placed elsewhere while the old server is alive → since when we wait for its transfer. */
+  private readonly handingOver = new Map<number, number>();
   private readonly links = new Map<string, ServerLink>();
   private readonly backoff = new Map<string, { delay: number; until: number }>();
   private readonly now: () => number;
@@ -198,7 +196,6 @@ export class UserRouter implements UserRouterApi {
   }
 
   private toWaiting(r: Route): void {
-    r.handoverSince = undefined;
     this.handingOver.delete(r.user);
     if (r.state === "attached" || !this.pending.has(r.user)) r.since = this.now();
     r.state = "waiting";
@@ -305,14 +302,12 @@ export class UserRouter implements UserRouterApi {
       if (r.state === "waiting" || !r.link) continue;
       const owner = this.deps.placement.serverForZone(r.channel);
       if (owner && owner.id === r.link.memberId) {
-        r.handoverSince = undefined;
         this.handingOver.delete(r.user);
         continue;
       }
       if (r.state === "attached" && live.has(r.link.memberId)) {
         // Planned move: the old server hands the user over itself (final write first).
-        r.handoverSince ??= this.now();
-        this.handingOver.add(r.user);
+        if (!this.handingOver.has(r.user)) this.handingOver.set(r.user, this.now());
         continue;
       }
       // The owner is gone (or the attach had not completed): detach there, re-attach at the owner.
@@ -435,13 +430,13 @@ export class UserRouter implements UserRouterApi {
       this.tryRoute(r);
     }
     const handoverMs = this.deps.handoverTimeoutMs ?? 10_000;
-    for (const user of [...this.handingOver]) {
+    for (const [user, since] of [...this.handingOver]) {
+      if (now - since <= handoverMs) continue;
       const r = this.routes.get(user);
-      if (!r || r.handoverSince === undefined) {
+      if (!r) {
         this.handingOver.delete(user);
         continue;
       }
-      if (now - r.handoverSince <= handoverMs) continue;
       this.deps.log.warn({ user: r.user, zone: r.zone, server: r.link?.memberId }, "gateway: old server did not hand the user over in time; moving it by force");
       this.forceMove(r, "hand-over timeout");
       this.tryRoute(r);

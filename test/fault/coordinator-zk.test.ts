@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startZooKeeperNode, zkMode } from "../../src/tools/infra/infra.js";
 import { metricValue, TestCluster } from "../helpers/cluster.js";
 import { waitFor } from "../helpers/processes.js";
-import { privateZooKeeper, seedPlayers, wander, zkLeader, type Players, type PrivateZk } from "./support.js";
+import { flushedRows, privateZooKeeper, seedPlayers, wander, zkLeader, type Players, type PrivateZk } from "./support.js";
 
 const SESSION_MS = 5000;
 const N = 20;
@@ -73,10 +73,10 @@ describe("coordinator and ZooKeeper faults: no spurious re-placement", { timeout
 
   /** Every field server keeps flushing (writes resumed / never stopped). */
   async function writesFlow(): Promise<void> {
-    const before = await Promise.all(cluster.fields.map(async (f) => metricValue(await cluster.metrics(f), "rift_field_flush_rows_total")));
+    const before = await Promise.all(cluster.fields.map((f) => flushedRows(cluster, f)));
     await waitFor(
       async () => {
-        const now = await Promise.all(cluster.fields.map(async (f) => metricValue(await cluster.metrics(f), "rift_field_flush_rows_total")));
+        const now = await Promise.all(cluster.fields.map((f) => flushedRows(cluster, f)));
         return now.every((n, i) => n > before[i]!);
       },
       { timeoutMs: 20_000, what: "both field servers flushing" },

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServerBody } from "../../src/core/protocol/messages.js";
 import { metricValue, TestCluster } from "../helpers/cluster.js";
 import { waitFor } from "../helpers/processes.js";
-import { privateZooKeeper, seedPlayers, settle, wander, type Players, type PrivateZk } from "./support.js";
+import { flushedRows, privateZooKeeper, seedPlayers, settle, wander, type Players, type PrivateZk } from "./support.js";
 
 const N = 200;
 const WORLD = 1000;
@@ -54,9 +54,9 @@ describe("SIGKILL of a field server with 200 players", { timeout: 300_000 }, () 
     expect(players.clients.every((c) => c.lastEnter?.server === ownerId)).toBe(true);
 
     // play a little, then settle every position (confirmed and flushed = acknowledged)
-    const rowsBefore = metricValue(await cluster.metrics(victim), "rift_field_flush_rows_total");
+    const rowsBefore = await flushedRows(cluster, victim);
     const stop = wander(players.clients, 5);
-    await waitFor(async () => metricValue(await cluster.metrics(victim), "rift_field_flush_rows_total") >= rowsBefore + 2 * N, {
+    await waitFor(async () => (await flushedRows(cluster, victim)) >= rowsBefore + 2 * N, {
       timeoutMs: 30_000,
       what: "write-behind to flush moving players",
     });

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServerBody } from "../../src/core/protocol/messages.js";
 import { metricValue, TestCluster } from "../helpers/cluster.js";
 import { waitFor } from "../helpers/processes.js";
-import { privateZooKeeper, seedPlayers, settle, wander, type Players, type PrivateZk } from "./support.js";
+import { flushedRows, privateZooKeeper, seedPlayers, settle, wander, type Players, type PrivateZk } from "./support.js";
 
 const N = 30;
 
@@ -94,9 +94,9 @@ describe("SIGSTOP past the session timeout, SIGCONT after the takeover", { timeo
     expect(auditA).toBeGreaterThan(0); // the audit sees A's writes (the check below can fail)
 
     // A has dirty users when it freezes: keep everyone walking across the pause
-    const rowsBefore = metricValue(await cluster.metrics(a), "rift_field_flush_rows_total");
+    const rowsBefore = await flushedRows(cluster, a);
     const stopWalking = wander(players.clients, 9);
-    await waitFor(async () => metricValue(await cluster.metrics(a), "rift_field_flush_rows_total") >= rowsBefore + N, { timeoutMs: 30_000, what: "A flushing moving players" });
+    await waitFor(async () => (await flushedRows(cluster, a)) >= rowsBefore + N, { timeoutMs: 30_000, what: "A flushing moving players" });
     const reentered: Promise<ServerBody<"enter">>[] = players.clients.map((c) => c.waitForEnter(false));
     a.proc.kill("SIGSTOP");
     const frozenAt = Date.now();
@@ -121,11 +121,11 @@ describe("SIGSTOP past the session timeout, SIGCONT after the takeover", { timeo
     await a.proc.waitForLine((l) => l.includes("membership: re-registered") || l.includes("zookeeper session renewed"), 30_000);
     // A processed its backlog (fence, detaches, flush timers) before re-registering; give its
     // write-behind a cycle after that, proven by a flush of B (a later write on the same DB)
-    const bRows = metricValue(await cluster.metrics(b), "rift_field_flush_rows_total");
+    const bRows = await flushedRows(cluster, b);
     const c0 = players.clients[0]!;
     c0.move(targets[0]!.x + 1, targets[0]!.y);
     targets[0] = { x: targets[0]!.x + 1, y: targets[0]!.y };
-    await waitFor(async () => metricValue(await cluster.metrics(b), "rift_field_flush_rows_total") > bRows, { timeoutMs: 20_000, what: "a flush by B after A woke up" });
+    await waitFor(async () => (await flushedRows(cluster, b)) > bRows, { timeoutMs: 20_000, what: "a flush by B after A woke up" });
 
     // 1. no update by A after the takeover, row by row
     const rows = await audit();

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RiftClient } from "../../src/client/rift-client.js";
 import { startZooKeeper, stopZooKeeper, zkMode, type ZooKeeperState, type ZkNodeState } from "../../src/tools/infra/infra.js";
-import type { TestCluster } from "../helpers/cluster.js";
+import { metricValue, type FieldNode, type TestCluster } from "../helpers/cluster.js";
 import { waitFor } from "../helpers/processes.js";
 import { prng, walkAll, type Point } from "../e2e/support.js";
 
@@ -112,4 +112,9 @@ export function wander(clients: readonly RiftClient[], seed: number, periodMs = 
     }
   }, periodMs);
   return () => clearInterval(timer);
+}
+
+/** Player rows a field server has written so far (`rift_field_flush_rows_total`). */
+export async function flushedRows(cluster: TestCluster, node: FieldNode): Promise<number> {
+  return metricValue(await cluster.metrics(node), "rift_field_flush_rows_total");
 }

@@ -52,7 +52,7 @@ export interface ZkLeaderElectionOptions {
 const CANDIDATE = /^n_(\d+)$/;
 
 /** Candidate node names in election order (lowest sequence number first); foreign names dropped. */
-function inLine(children: string[]): string[] {
+export function electionOrder(children: string[]): string[] {
   return children
     .map((name) => ({ name, m: CANDIDATE.exec(name) }))
     .filter((c): c is { name: string; m: RegExpExecArray } => c.m !== null)
@@ -264,7 +264,7 @@ export class ZkLeaderElection implements LeaderElection {
       this.opts.log?.info({ path }, "election: joined");
     }
     const me = this.myPath;
-    const line = inLine(await this.zk.getChildren(this.dir));
+    const line = electionOrder(await this.zk.getChildren(this.dir));
     const idx = line.indexOf(baseName(me));
     const own = idx < 0 ? null : await this.zk.exists(me, this.watcher);
     if (epoch !== this.epoch || !this.active) return;
@@ -326,7 +326,7 @@ export class ZkLeaderElection implements LeaderElection {
   private async findOwnNode(): Promise<string | undefined> {
     const session = this.zk.client.getSessionId();
     let found: string | undefined;
-    for (const name of inLine(await this.zk.getChildren(this.dir))) {
+    for (const name of electionOrder(await this.zk.getChildren(this.dir))) {
       const path = zkJoin(this.dir, name);
       let node: { data: Buffer | null; stat: { ephemeralOwner: Buffer } };
       try {

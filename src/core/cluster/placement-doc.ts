@@ -43,6 +43,14 @@ export function decodePlacement(data: Buffer | null | undefined): PlacementDoc |
   return decodeJsonNode(PlacementDocSchema, data);
 }
 
+/** Zones (channel keys) a document places on `serverId`, sorted. */
+export function zonesOf(doc: PlacementDoc | undefined, serverId: string): string[] {
+  if (!doc) return [];
+  return Object.keys(doc.zones)
+    .filter((z) => doc.zones[z]!.server === serverId)
+    .sort();
+}
+
 /** The content of a drain request node `<root>/drain/<id>`. */
 export const DrainRequestSchema = z.object({
   requestedAt: z.number().finite(),

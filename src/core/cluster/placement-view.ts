@@ -13,7 +13,7 @@ import type { Role } from "../config.js";
 import type { Logger } from "../log.js";
 import { baseZone, parseChannel } from "./channels.js";
 import { placementPath } from "./paths.js";
-import { decodePlacement, type PlacementDoc } from "./placement-doc.js";
+import { decodePlacement, zonesOf, type PlacementDoc } from "./placement-doc.js";
 import type { MemberInfo, MemberView, ZonePlacement } from "./types.js";
 import { WatchedNode } from "./watched.js";
 import type { Zk } from "./zk.js";
@@ -67,11 +67,7 @@ export class ZkPlacementView implements ZonePlacement {
 
   /** Zones the document places on `serverId`, sorted. */
   zonesOf(serverId: string): string[] {
-    if (!this.current) return [];
-    return Object.entries(this.current.zones)
-      .filter(([, p]) => p.server === serverId)
-      .map(([z]) => z)
-      .sort();
+    return zonesOf(this.current, serverId);
   }
 
   serverForZone(zone: string): MemberInfo | undefined {

@@ -322,19 +322,11 @@ export class SceneHost {
     if (link === undefined || !this.links.has(link)) return; // detached / link gone meanwhile
     if (!this.accepting || this.fenced) return this.reject(link, user, "NO_SERVER_FOR_ZONE");
     if (r.kind === "failed") return this.reject(link, user, r.key);
-    if (r.kind === "transfer") {
+    if (r.kind === "transfer" || !this.serves(r.req.zone)) {
+      // (the channel may have been placed elsewhere while the DB work ran: the row holds the
+      // loaded state, so the next owner finds it as it is)
       this.metrics.attaches.inc({ result: "transfer" });
-      return this.sendCtrl(link, ["transfer", { user, zone: r.zone }]);
-    }
-    if (!this.serves(r.req.zone)) {
-      // the zone was placed elsewhere while the DB work ran: our epoch is newer than any save
-      // of the old owner, so hand the user on with its loaded state written back.
-      this.metrics.attaches.inc({ result: "transfer" });
-      void this.opts.repo.save(r.state, r.epoch).then(
-        () => this.sendCtrl(link, ["transfer", { user, zone: r.state.zone }]),
-        () => this.reject(link, user, "DEPENDENCY_UNAVAILABLE"),
-      );
-      return;
+      return this.sendCtrl(link, ["transfer", { user, zone: r.kind === "transfer" ? r.zone : r.state.zone }]);
     }
     const key = r.req.zone;
     const world = this.worldFor(key)!;
@@ -437,13 +429,14 @@ export class SceneHost {
   private travel(s: Session, zone: string): void {
     const link = s.link;
     const state = this.removeSession(s, zone, spawnPoint(zone, this.opts.rules));
-    void this.writeBehind.release(s.user, state).then((r) => {
-      if (r === "saved") this.sendCtrl(link, ["transfer", { user: s.user, zone }]);
-      else {
-        this.metrics.kicks.inc({ key: "PERSIST_REJECTED" });
-        this.sendCtrl(link, ["kick", { user: s.user, key: "PERSIST_REJECTED", reason: `travel: ${r}` }]);
-      }
-    });
+    void this.writeBehind.release(s.user, state).then((r) => this.transferOrKick(link, s.user, zone, r, "travel"));
+  }
+
+  /** After a user's final write: re-attach it at `zone`'s owner (saved) or disconnect it (the DB is the truth). */
+  private transferOrKick(link: LinkId, user: number, zone: string, r: FinalResult, why: string): void {
+    if (r === "saved") return this.sendCtrl(link, ["transfer", { user, zone }]);
+    this.metrics.kicks.inc({ key: "PERSIST_REJECTED" });
+    this.sendCtrl(link, ["kick", { user, key: "PERSIST_REJECTED", reason: `${why}: ${r}` }]);
   }
 
   /** Control ops ride with the next tick frame; with the loop stopped they go out at once. */
@@ -536,8 +529,7 @@ export class SceneHost {
     this.handoversRunning++;
     const r = await this.release(s).finally(() => this.handoversRunning--);
     if (r === "saved") this.metrics.handovers.inc({ reason: why });
-    else this.metrics.kicks.inc({ key: "PERSIST_REJECTED" });
-    this.sendCtrl(link, r === "saved" ? ["transfer", { user: s.user, zone }] : ["kick", { user: s.user, key: "PERSIST_REJECTED", reason: `${why}: ${r}` }]);
+    this.transferOrKick(link, s.user, zone, r, why);
   }
 
   /**

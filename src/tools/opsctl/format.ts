@@ -156,13 +156,7 @@ export function placementRows(doc: PlacementDoc, memberIds: ReadonlySet<string>)
     });
 }
 
-/** Zones a document places on `serverId`, sorted. */
-export function zonesOf(doc: PlacementDoc | undefined, serverId: string): string[] {
-  if (!doc) return [];
-  return Object.keys(doc.zones)
-    .filter((z) => doc.zones[z]!.server === serverId)
-    .sort();
-}
+export { zonesOf } from "../../core/cluster/placement-doc.js";
 
 export const NO_PLACEMENT = "no placement yet: is a coordinator running?";
 

@@ -12,6 +12,7 @@
  * The reads are not one atomic snapshot (ZooKeeper has none across nodes): a member joining
  * while we read may be missed; callers that wait (drain) re-read on change.
  */
+import { electionOrder } from "../../core/cluster/election.js";
 import { decodeMemberInfo } from "../../core/cluster/member-info.js";
 import { electionPath, membersPath, placementPath } from "../../core/cluster/paths.js";
 import { decodePlacement, type PlacementDoc } from "../../core/cluster/placement-doc.js";
@@ -88,10 +89,8 @@ export function electionSeq(node: string): number {
   return m ? Number(m[1]) : Number.NaN;
 }
 
-/** Election children in line order: by sequence number; other names are ignored. */
-export function electionOrder(children: string[]): string[] {
-  return children.filter((c) => Number.isFinite(electionSeq(c))).sort((a, b) => electionSeq(a) - electionSeq(b));
-}
+/** Election children in line order (the election's own rule). */
+export { electionOrder };
 
 export async function readElection(zk: Zk, root: string): Promise<ElectionRead> {
   const base = electionPath(root);
