@@ -1,19 +1,26 @@
 /**
- * `npm run infra -- up|down|status [options]` — local infrastructure for Rift.
+ * `npm run infra -- up|down|status|add-shard [options]` — local infrastructure for Rift.
  *
- *   up      [--shards N] [--zk 1|3] [--profile test|dev] [--run-dir DIR] [--json]
- *   down    [--keep] [--run-dir DIR]
- *   status  [--run-dir DIR] [--json]
+ *   up         [--shards N] [--zk 1|3] [--profile test|dev] [--run-dir DIR] [--json]
+ *   down       [--keep] [--run-dir DIR]
+ *   status     [--run-dir DIR] [--json]
+ *   add-shard  [--name NAME] [--run-dir DIR] [--json]
+ *              one more shard cluster (default name: the next free shard<k>) on the running
+ *              infra, added to state.json once ready; register it with `npm run opsctl -- shard add`
+ *
+ * `up` reuses a healthy running infra with the same ZooKeeper size and profile and AT LEAST
+ * --shards shard clusters (shards added at runtime are kept); fewer means a clean restart.
  *
  * Progress goes to stderr; results (summary lines or --json) to stdout. Exit status: 0 on
- * success; 1 when start-up fails, or `status` finds nothing running or anything unhealthy;
- * 2 for usage errors. Default run dir: <repo>/.rift/infra.
+ * success; 1 when start-up fails, `add-shard` is refused or fails (only the new cluster is
+ * removed), or `status` finds nothing running or anything unhealthy; 2 for usage errors.
+ * Default run dir: <repo>/.rift/infra.
  */
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { RiftError } from "../../core/errors.js";
-import { defaultLog, formatStatusLines, infraDown, infraStatus, infraUp, type InfraState } from "./infra.js";
+import { addShard, defaultLog, formatStatusLines, infraDown, infraStatus, infraUp, patroniClusterStatus, type InfraState } from "./infra.js";
 import { componentStatuses } from "./status.js";
 import { errorText } from "./wait.js";
 
@@ -63,6 +70,30 @@ program
     try {
       const state = await infraUp({ runDir: o.runDir, shards: o.shards, zk: o.zk === "3" ? 3 : 1, profile: o.profile, signal: abort.signal });
       await printState(state, o.json ?? false);
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
+  });
+
+program
+  .command("add-shard")
+  .description("start one more shard cluster (primary + synchronous standby) on the running infra; add it to state.json when ready")
+  .option("--name <name>", "cluster name / Patroni scope (default: the next free shard<k>)")
+  .addOption(runDirOption())
+  .option("--json", "print the new cluster as JSON")
+  .action(async (o: { name?: string; runDir: string; json?: boolean }) => {
+    const abort = new AbortController();
+    const onSignal = () => {
+      defaultLog("interrupted: stopping and removing the new cluster");
+      abort.abort(new Error("interrupted"));
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    try {
+      const { cluster } = await addShard(o.runDir, { ...(o.name !== undefined ? { name: o.name } : {}), signal: abort.signal });
+      if (o.json) process.stdout.write(JSON.stringify(cluster, null, 2) + "\n");
+      else for (const l of formatStatusLines([await patroniClusterStatus(cluster)])) process.stdout.write(l + "\n");
     } finally {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);

@@ -15,6 +15,8 @@
  *   works when state.json is missing, stale, or `up` died half-way), waits until the PIDs are
  *   gone and the ports free, removes the run dir unless `keep`.
  * - infraStatus: health per component (see status.ts).
+ * - addShard: starts one more shard cluster (`<runDir>/<name>/pg<i>/`) on a running, healthy
+ *   infra and appends it to state.json; on failure removes only that cluster.
  *
  * The building blocks (startZooKeeper, startRedis, startPatroniCluster, killMemberHard, ...)
  * are re-exported for fault tests that need private infra they can break.
@@ -26,18 +28,21 @@ import { makeDirs } from "./dirs.js";
 import { InfraComponentError } from "./errors.js";
 import { ensurePackages } from "./install.js";
 import { withRunDirLock } from "./lock.js";
-import { patroniPid, postmasterPid, stopPatroniMember, startPatroniCluster, type MemberRef, type Profile } from "./patroni.js";
+import { patroniPid, postmasterPid, stopPatroniCluster, stopPatroniMember, startPatroniCluster, type MemberRef, type Profile } from "./patroni.js";
 import { isPortFree } from "./ports.js";
 import { descendants, isOwnedAlive, readPidFile, signal, stopPid, tailFile } from "./proc.js";
 import { startRedis } from "./redis.js";
-import { MARKER_FILE, readState, stateFile, writeState, type InfraState } from "./state.js";
+import { clusterNameSyntaxProblem, nextShardName, reuseDecision, shapeOf, shardNameProblem, withAddedCluster } from "./shards.js";
+import { MARKER_FILE, readState, stateFile, writeState, type InfraState, type PatroniClusterState } from "./state.js";
 import { componentStatuses, type ComponentStatus } from "./status.js";
 import { errorText, since, waitFor } from "./wait.js";
+import { withZk, zkChildren } from "./zk.js";
 import { startZooKeeper } from "./zookeeper.js";
 
 export type { InfraState, PatroniClusterState, PatroniMemberState, RedisState, ZooKeeperState, ZkNodeState } from "./state.js";
 export type { ComponentStatus } from "./status.js";
-export { formatStatusLines } from "./status.js";
+export { formatStatusLines, patroniClusterStatus } from "./status.js";
+export { nextShardName, reuseDecision, shardClusters, shardNameProblem, withAddedCluster } from "./shards.js";
 export { readState } from "./state.js";
 export { startZooKeeper, startZooKeeperNode, stopZooKeeper, zkMode } from "./zookeeper.js";
 export { startRedis, stopRedis, redisPing } from "./redis.js";
@@ -153,7 +158,11 @@ async function up(runDir: string, opts: InfraOptions, log: (l: string) => void):
   }
 }
 
-/** Returns the running infra if it is healthy and of the requested shape; otherwise clears the run dir. */
+/**
+ * Returns the running infra if it is healthy and of the requested shape (see reuseDecision:
+ * at least the requested shards, since shards may have been added at runtime); otherwise
+ * clears the run dir.
+ */
 async function reuseOrClear(runDir: string, opts: InfraOptions, log: (l: string) => void): Promise<InfraState | null> {
   if (!existsSync(runDir)) return null;
   if (!existsSync(join(runDir, MARKER_FILE))) {
@@ -173,14 +182,13 @@ async function reuseOrClear(runDir: string, opts: InfraOptions, log: (l: string)
   }
   const statuses = await componentStatuses(state);
   const bad = statuses.filter((s) => !s.healthy);
-  const want = `${opts.zk} zk, ${opts.shards} shards, profile ${opts.profile}`;
-  const have = `${state.zookeeper.nodes.length} zk, ${state.patroni.clusters.length - 1} shards, profile ${state.profile}`;
-  if (bad.length === 0 && want === have) {
-    log(`already running and healthy (${have}, started ${state.startedAt}): reusing ${stateFile(runDir)}`);
+  const verdict = reuseDecision(shapeOf(state), { zk: opts.zk, shards: opts.shards, profile: opts.profile });
+  if (bad.length === 0 && verdict.reuse) {
+    log(`already running and healthy (${verdict.reason}, started ${state.startedAt}): reusing ${stateFile(runDir)}`);
     return state;
   }
   if (bad.length > 0) log(`running infra is partially dead (${bad.map((s) => `${s.component}: ${s.detail}`).join("; ")}): restarting cleanly`);
-  else log(`running infra has ${have}, requested ${want}: restarting`);
+  else log(`${verdict.reason}: restarting`);
   await down(runDir, false, log);
   return null;
 }
@@ -197,6 +205,113 @@ function reportFailure(e: unknown, log: (l: string) => void): void {
   } else {
     log(`FAILED: ${errorText(e)}`);
   }
+}
+
+export interface AddShardOptions {
+  /** Cluster name = Patroni scope = directory in the run dir; default: the next free `shard<k>` (see nextShardName). */
+  name?: string;
+  /** Progress lines (default: stderr with an "[infra] " prefix). */
+  log?: (line: string) => void;
+  /** Aborting stops the start-up and removes the new cluster. */
+  signal?: AbortSignal;
+  /** Deadline for the new cluster to become ready (default 120 s). */
+  timeoutMs?: number;
+}
+
+export interface AddShardResult {
+  /** The new cluster (as appended to state.json). */
+  cluster: PatroniClusterState;
+  /** The whole updated state (as written to state.json). */
+  state: InfraState;
+  /** Milliseconds from the start of the cluster to "ready". */
+  startMs: number;
+}
+
+/**
+ * Adds a shard cluster at runtime: on the running, healthy infra in `runDir`, starts one more
+ * Patroni cluster (primary + synchronous standby, the infra's profile, its ZooKeeper, database
+ * `rift`), waits for the same readiness as `up` (primary writable, standby streaming and sync),
+ * then appends it to state.json (atomic write). Holds the run-dir lock throughout, so a
+ * concurrent `up`, `down` or `add-shard` waits for it.
+ *
+ * Refuses with INFRA_NOT_RUNNING (no state, or anything unhealthy), INFRA_CLUSTER_EXISTS (the
+ * name is a cluster of this infra, an entry of the run dir, or a live scope in its ZooKeeper)
+ * or USAGE (invalid name). If the start fails, only the new cluster is stopped and removed
+ * (processes, znodes, directory); the rest keeps running and state.json is unchanged.
+ * Registering the shard with the cluster (shard map) is opsctl's job, not this one.
+ */
+export async function addShard(runDir: string, opts: AddShardOptions = {}): Promise<AddShardResult> {
+  const dir = resolve(runDir);
+  const log = opts.log ?? defaultLog;
+  const syntax = opts.name === undefined ? null : clusterNameSyntaxProblem(opts.name);
+  if (syntax) throw new RiftError("USAGE", syntax);
+  return withRunDirLock(dir, log, () => addShardLocked(dir, opts, log));
+}
+
+async function addShardLocked(runDir: string, opts: AddShardOptions, log: (l: string) => void): Promise<AddShardResult> {
+  opts.signal?.throwIfAborted();
+  let state: InfraState | null;
+  try {
+    state = readState(runDir);
+  } catch (e) {
+    throw new RiftError("INFRA_NOT_RUNNING", errorText(e), { cause: e });
+  }
+  if (!state) throw new RiftError("INFRA_NOT_RUNNING", `nothing running in ${runDir} (no ${stateFile(runDir)}); start it with: npm run infra -- up`);
+  const bad = (await componentStatuses(state)).filter((s) => !s.healthy);
+  if (bad.length > 0) {
+    throw new RiftError("INFRA_NOT_RUNNING", `the infra in ${runDir} is not healthy (${bad.map((s) => `${s.component}: ${s.detail}`).join("; ")}); repair it with \`npm run infra -- up\` first`);
+  }
+  const entries = readdirSync(runDir);
+  const name = opts.name ?? nextShardName(state, entries);
+  const problem = shardNameProblem(name, state, entries);
+  if (problem) throw new RiftError(problem.kind === "exists" ? "INFRA_CLUSTER_EXISTS" : "USAGE", problem.message);
+  const { connect } = state.zookeeper;
+  const ns = state.patroni.namespace;
+  // A live cluster of someone else with this scope in the same ZooKeeper must not be touched.
+  const live = await withZk(connect, (c) => zkChildren(c, `${ns}/${name}/members`), { timeoutMs: 10_000 }).catch((e: unknown) => {
+    throw new RiftError("INFRA_NOT_RUNNING", `cannot read ZooKeeper ${connect}: ${errorText(e)}`, { cause: e });
+  });
+  if (live && live.length > 0) throw new RiftError("INFRA_CLUSTER_EXISTS", `scope '${name}' is in use in ZooKeeper ${connect} (members ${live.join(", ")} under ${ns}/${name})`);
+
+  const t0 = Date.now();
+  const clusterDir = join(runDir, name);
+  log(`adding shard cluster ${name} (profile ${state.profile}, zookeeper ${connect}) in ${clusterDir}`);
+  let cluster: PatroniClusterState | null = null;
+  try {
+    cluster = await startPatroniCluster({
+      dir: clusterDir,
+      scope: name,
+      zkConnect: connect,
+      profile: state.profile,
+      databases: [RIFT_DATABASE],
+      log,
+      signal: opts.signal,
+      timeoutMs: opts.timeoutMs,
+    });
+    const startMs = Date.now() - t0;
+    opts.signal?.throwIfAborted();
+    const next = withAddedCluster(state, cluster);
+    writeState(runDir, next);
+    log(`added ${name} in ${since(t0)} with database '${RIFT_DATABASE}'; ${next.patroni.clusters.length - 1} shard clusters now in ${stateFile(runDir)}`);
+    return { cluster, state: next, startMs };
+  } catch (e) {
+    reportFailure(e, log);
+    log(`removing the new cluster ${name}; the rest of the infra keeps running`);
+    await removeNewCluster(clusterDir, cluster, connect, ns).catch((d: unknown) => log(`removing ${name} failed too: ${errorText(d)}`));
+    if (e instanceof RiftError) throw e;
+    throw new RiftError("INFRA_START_FAILED", `${name}: ${errorText(e)}`, { cause: e });
+  }
+}
+
+/**
+ * Undoes a failed add-shard: stops every member found in the cluster dir (whatever got
+ * started), deletes the scope's znodes if the cluster had come up (a failed
+ * startPatroniCluster already deleted its own), and removes the directory.
+ */
+async function removeNewCluster(clusterDir: string, started: PatroniClusterState | null, zkConnect: string, namespace: string): Promise<void> {
+  if (started) await stopPatroniCluster(started, { zk: zkConnect, namespace });
+  await Promise.all(sweep(clusterDir).members.map((m) => stopPatroniMember(m)));
+  rmSync(clusterDir, { recursive: true, force: true });
 }
 
 /**

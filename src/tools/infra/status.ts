@@ -67,7 +67,8 @@ interface PatroniView {
   replication?: { application_name: string; state: string; sync_state: string }[];
 }
 
-async function patroniClusterStatus(c: PatroniClusterState): Promise<ComponentStatus> {
+/** Health of one Patroni cluster (also used by `add-shard` to print the new cluster). */
+export async function patroniClusterStatus(c: PatroniClusterState): Promise<ComponentStatus> {
   const views = await Promise.all(
     c.members.map(async (m) => {
       const pid = patroniPid(m);
