@@ -40,6 +40,7 @@ export const ErrorCatalog = {
   INFRA_NOT_RUNNING: def({ code: "RIFT_INFRA_NOT_RUNNING", message: "infrastructure is not running", exit: 1 }),
   INFRA_INSTALL_FAILED: def({ code: "RIFT_INFRA_INSTALL_FAILED", message: "installing a Debian package failed", exit: 1 }),
   DEPENDENCY_UNAVAILABLE: def({ code: "RIFT_DEPENDENCY_UNAVAILABLE", message: "a dependency is unavailable", http: 503 }),
+  INFRA_CLUSTER_EXISTS: def({ code: "RIFT_INFRA_CLUSTER_EXISTS", message: "a database cluster with this name already exists", exit: 1 }),
 
   // ---- protocol (close the offending connection) ----
   PROTO_MALFORMED: def({ code: "RIFT_PROTO_MALFORMED", message: "malformed frame", close: 4001 }),
@@ -73,7 +74,24 @@ export const ErrorCatalog = {
   QUEUE_FULL: def({ code: "RIFT_QUEUE_FULL", message: "bounded queue is full" }),
   MOVE_REJECTED: def({ code: "RIFT_MOVE_REJECTED", message: "movement rejected" }),
 
+  // ---- chat (non-fatal replies: `chatError`, the connection stays open) ----
+  CHAT_MUTED: def({ code: "RIFT_CHAT_MUTED", message: "you are muted" }),
+  CHAT_BANNED: def({ code: "RIFT_CHAT_BANNED", message: "you are banned from chat" }),
+  CHAT_RATE_LIMITED: def({ code: "RIFT_CHAT_RATE_LIMITED", message: "chat messages too fast, slow down" }),
+  CHAT_TOO_LONG: def({ code: "RIFT_CHAT_TOO_LONG", message: "chat message too long" }),
+  CHAT_FILTERED: def({ code: "RIFT_CHAT_FILTERED", message: "chat message rejected by the filter" }),
+  CHAT_USER_OFFLINE: def({ code: "RIFT_CHAT_USER_OFFLINE", message: "no such user online" }),
+  CHAT_BAD_CHANNEL: def({ code: "RIFT_CHAT_BAD_CHANNEL", message: "unknown chat channel, or not a member of it" }),
+  CHAT_UNAVAILABLE: def({ code: "RIFT_CHAT_UNAVAILABLE", message: "no chat server available, try again" }),
+
+  // ---- operations (issue #9: switches, flags, operator events) ----
+  FEATURE_DISABLED: def({ code: "RIFT_FEATURE_DISABLED", message: "this feature is disabled", http: 409 }),
+  KICKED: def({ code: "RIFT_KICKED", message: "disconnected by an operator", close: 4040 }),
+
   // ---- internal ----
+  OPS_BAD_REQUEST: def({ code: "RIFT_OPS_BAD_REQUEST", message: "invalid ops API request", http: 400 }),
+  SHARD_UNKNOWN: def({ code: "RIFT_SHARD_UNKNOWN", message: "no such shard", http: 404, exit: 2 }),
+  SHARD_MOVE_FAILED: def({ code: "RIFT_SHARD_MOVE_FAILED", message: "moving users between shards failed", http: 409, exit: 1 }),
   INTERNAL: def({ code: "RIFT_INTERNAL", message: "internal error", close: 1011, http: 500 }),
 } as const;
 

@@ -49,11 +49,39 @@ export interface OpsServerOptions {
   routes?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
 }
 
+/** Largest body a POST ops route accepts. */
+export const MAX_POST_BYTES = 1 << 20;
+
+function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_POST_BYTES) {
+        reject(new RiftError("OPS_BAD_REQUEST", `body larger than ${MAX_POST_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("error", reject);
+    req.on("end", () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString("utf8") || "null"));
+      } catch {
+        reject(new RiftError("OPS_BAD_REQUEST", "body is not JSON"));
+      }
+    });
+  });
+}
+
 /** The per-process ops HTTP server. */
 export class OpsServer {
   private readonly server: Server;
   private readonly checks = new Map<string, HealthCheck>();
-  private readonly jsonRoutes = new Map<string, () => unknown>();
+  private readonly jsonRoutes = new Map<string, (query: URLSearchParams) => unknown>();
+  private readonly postRoutes = new Map<string, (body: unknown) => unknown>();
   private readonly opts: OpsServerOptions;
 
   constructor(opts: OpsServerOptions) {
@@ -71,8 +99,19 @@ export class OpsServer {
   }
 
   /** Serve `GET path` with the JSON of what `fn` returns (a role's read-only ops API). */
-  addJsonRoute(path: string, fn: () => unknown): void {
+  addJsonRoute(path: string, fn: (query: URLSearchParams) => unknown): void {
     this.jsonRoutes.set(path, fn);
+  }
+
+  /**
+   * Serve `POST path`: the JSON body (at most MAX_POST_BYTES) is passed to `fn`, which must
+   * validate it; its result is returned as JSON. A RiftError thrown by `fn` becomes its HTTP
+   * status (`def.http`, else 500) with body `{ code, message }`; unparsable JSON is 400
+   * RIFT_OPS_BAD_REQUEST. Internal cluster control (e.g. shard-move holds): the ops port must
+   * stay on a private network.
+   */
+  addJsonPost(path: string, fn: (body: unknown) => unknown): void {
+    this.postRoutes.set(path, fn);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -101,7 +140,20 @@ export class OpsServer {
     const json = this.jsonRoutes.get(url ?? "");
     if (json && req.method === "GET") {
       res.setHeader("content-type", "application/json");
-      res.end(JSON.stringify(await json()));
+      res.end(JSON.stringify(await json(new URL(req.url ?? "/", "http://x").searchParams)));
+      return;
+    }
+    const post = this.postRoutes.get(url ?? "");
+    if (post && req.method === "POST") {
+      res.setHeader("content-type", "application/json");
+      try {
+        const result = await post(await readJsonBody(req));
+        res.end(JSON.stringify(result ?? {}));
+      } catch (e) {
+        const err = e instanceof RiftError ? e : new RiftError("INTERNAL", String(e), { cause: e });
+        res.statusCode = err.def.http ?? 500;
+        res.end(JSON.stringify({ code: err.code, message: err.message }));
+      }
       return;
     }
     if (this.opts.routes && (await this.opts.routes(req, res))) return;

@@ -2,7 +2,8 @@
  * Field server role wiring: ZooKeeper session → member view + coordinator placement → data
  * layer → scene host (IO workers, packet queue, tick loop, write-behind) serving the zones the
  * coordinator places here → placement follower and session guard (ownership.ts) → membership
- * registration (`linkPorts`, the zones we can host, load and per-zone load) → drain.
+ * registration (`linkPorts`, the zones we can host, load and per-zone load) → drain. The ops
+ * API also serves the shard-move holds of the online user mover (shard-moves.ts).
  *
  * Shutdown hooks run in reverse: drain (refuse new users, let the coordinator move our
  * zones, hand every user over), deregister, the scene's graceful sequence (hand over what is
@@ -13,6 +14,8 @@ import type { RoleMain } from "../core/runtime.js";
 import { openDataLayer } from "../shard/data-layer.js";
 import { FieldDrain, followPlacement, guardSession } from "./ownership.js";
 import { createFieldScene } from "./scene.js";
+import { ShardMoveParticipant } from "./shard-moves.js";
+import { FIELD_MONITOR_METRICS, metricsSource, startMonitor } from "../core/ops/monitor.js";
 
 export const fieldMain: RoleMain = async (ctx) => {
   const { config, lifecycle, nodeId, log } = ctx;
@@ -28,6 +31,9 @@ export const fieldMain: RoleMain = async (ctx) => {
     placedHere: (zone) => placement.placedOn(zone) === nodeId,
     zoneExists: (zone) => placement.placedOn(zone) !== undefined,
   });
+  const moves = new ShardMoveParticipant({ writes: scene, cache: data.shardMap, log });
+  moves.register(ctx.ops);
+  lifecycle.onShutdown("shard-moves", () => moves.close()); // runs after the scene's drain
   const linkPorts = await scene.start();
   lifecycle.onShutdown("scene", () => scene.shutdown());
   const unfollow = followPlacement(placement, scene);
@@ -35,6 +41,7 @@ export const fieldMain: RoleMain = async (ctx) => {
   lifecycle.onShutdown("ownership", () => (unfollow(), unguard()));
   ctx.ops.addHealthCheck("scene", () => ({ ok: !lifecycle.shuttingDown && !scene.isFenced, detail: `${scene.ccu} users` }));
 
+  startMonitor(ctx, metricsSource(ctx.metrics, FIELD_MONITOR_METRICS, () => scene.ccu));
   const drain = new FieldDrain({ zk, root: config.cluster.zookeeper.root, nodeId, placement, scene, timeoutMs: config.field.drainTimeoutMs, log });
   await drain.clearStale();
   await registerSelf(ctx, zk, log, {

@@ -13,6 +13,7 @@ import type { Registry } from "../core/metrics.js";
 import type { ProcessContext } from "../core/runtime.js";
 import { PgAccountStore } from "./accounts.js";
 import { ZkDcsReader, type DcsReader } from "./dcs.js";
+import { RedisMappingBus, type MappingBus } from "./mapping-bus.js";
 import { applyMigrations, ensureDatabase, GLOBAL_MIGRATIONS, SHARD_MIGRATIONS, type MigrationSet } from "./migrations.js";
 import { PatroniLocator } from "./patroni-locator.js";
 import { PgPlayerRepository } from "./players.js";
@@ -32,6 +33,8 @@ export interface CreateDataLayerOptions {
   metrics?: Registry;
   /** DCS reader to use (default: a new ZooKeeper session on `cluster.zookeeper.connect`). Owned: closed by close(). */
   dcs?: DcsReader;
+  /** Mapping-change bus the shard map follows (cluster-wide cache invalidation). Owned: closed by close(). */
+  bus?: MappingBus;
   /** Token clock (ms), for tests. */
   now?: () => number;
   /** scrypt parameters for NEW hashes (tests use cheaper ones). */
@@ -45,6 +48,9 @@ export interface PgDataLayer extends DataLayer {
   shardMap: PgShardMap;
   router: ShardRouter;
   locator: PatroniLocator;
+  bus: MappingBus | undefined;
+  /** Create the database and apply the shard migrations on one shard cluster (added at runtime). */
+  migrateShard(scope: string): Promise<void>;
 }
 
 export function createDataLayer(opts: CreateDataLayerOptions): PgDataLayer {
@@ -61,6 +67,7 @@ export function createDataLayer(opts: CreateDataLayerOptions): PgDataLayer {
   if (opts.metrics) routerOpts.metrics = opts.metrics;
   const router = new ShardRouter(routerOpts);
   const shardMap = new PgShardMap({ router, globalScope: db.globalScope });
+  const unfollow = opts.bus ? shardMap.follow(opts.bus) : () => {};
   const accountOpts: ConstructorParameters<typeof PgAccountStore>[0] = { router, shardMap, globalScope: db.globalScope };
   if (opts.scrypt) accountOpts.scrypt = opts.scrypt;
   const tokenOpts: ConstructorParameters<typeof HmacTokenService>[0] = { secret: config.auth.tokenSecret, ttlSec: config.auth.tokenTtlSec };
@@ -80,11 +87,18 @@ export function createDataLayer(opts: CreateDataLayerOptions): PgDataLayer {
     players: new PgPlayerRepository({ router, shardMap }),
     router,
     locator,
+    bus: opts.bus,
+    migrateShard: (scope) => migrateScope(scope, SHARD_MIGRATIONS),
     async migrate() {
       await Promise.all([migrateScope(db.globalScope, GLOBAL_MIGRATIONS), ...db.shardScopes.map((s) => migrateScope(s, SHARD_MIGRATIONS))]);
       await shardMap.seed(db.shardScopes);
+      // shards added at runtime (opsctl shard add) are not in this process's config
+      const extra = (await shardMap.shards()).filter((s) => !db.shardScopes.includes(s));
+      await Promise.all(extra.map((s) => migrateScope(s, SHARD_MIGRATIONS)));
     },
     async close() {
+      unfollow();
+      await opts.bus?.close();
       await router.close();
       await locator.close();
     },
@@ -93,7 +107,9 @@ export function createDataLayer(opts: CreateDataLayerOptions): PgDataLayer {
 
 /** Role wiring: create the data layer for this process, close it on shutdown, migrate. */
 export async function openDataLayer(ctx: ProcessContext): Promise<PgDataLayer> {
-  const data = createDataLayer({ config: ctx.config, log: ctx.log.child({ component: "data" }), metrics: ctx.metrics, client: ctx.nodeId });
+  const log = ctx.log.child({ component: "data" });
+  const bus = new RedisMappingBus({ url: ctx.config.cluster.redis.url, keyPrefix: ctx.config.cluster.redis.keyPrefix, log });
+  const data = createDataLayer({ config: ctx.config, log, metrics: ctx.metrics, client: ctx.nodeId, bus });
   ctx.lifecycle.onShutdown("data-layer", () => data.close());
   await data.migrate();
   return data;

@@ -3,7 +3,9 @@
  *
  * Rules:
  * - Additive only (new tables, new nullable/defaulted columns, new indexes): old binaries keep
- *   working during a rolling deploy. Never edit or renumber an applied migration; add one.
+ *   working during a rolling deploy. A DROP / RENAME / retyping ALTER is refused unless the
+ *   migration is marked `contract: true` (see `nonAdditiveStatements`). Never edit or renumber
+ *   an applied migration; add one.
  * - Each database records what it has in `schema_migrations(version, name, checksum, applied_at)`.
  * - `applyMigrations` runs in ONE transaction holding a transaction-scoped advisory lock, so
  *   processes starting together do not race: the first applies, the others wait, then find
@@ -22,6 +24,33 @@ export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /**
+   * A CONTRACT step (expand/contract): removes, renames or retypes something old binaries may
+   * still use. Allowed only when marked, and only once no running binary needs the old shape;
+   * unmarked migrations must be additive (`nonAdditiveStatements` finds nothing).
+   */
+  contract?: true;
+}
+
+/**
+ * The non-additive statements in a migration's SQL (pure): DROP …, RENAME, ALTER COLUMN …
+ * TYPE / SET DATA TYPE, SET NOT NULL, TRUNCATE. Comments are ignored. An unmarked migration
+ * with any of these fails the migration test (test/unit/shard-migrations.test.ts) and is
+ * refused by `validateMigrations`.
+ */
+export function nonAdditiveStatements(sql: string): string[] {
+  const code = sql.replace(/--[^\n]*/g, " ").replace(/\/\*[\s\S]*?\*\//g, " ");
+  const patterns = [
+    /\bDROP\s+(TABLE|COLUMN|INDEX|SCHEMA|VIEW|TYPE|CONSTRAINT|FUNCTION|SEQUENCE|DEFAULT)\b/i,
+    /\bRENAME\b/i,
+    /\bALTER\s+COLUMN\s+\S+\s+(SET\s+DATA\s+)?TYPE\b/i,
+    /\bSET\s+NOT\s+NULL\b/i,
+    /\bTRUNCATE\b/i,
+  ];
+  return code
+    .split(";")
+    .map((st) => st.trim().replace(/\s+/g, " "))
+    .filter((st) => st !== "" && patterns.some((p) => p.test(st)));
 }
 
 export interface MigrationSet {
@@ -54,6 +83,38 @@ export const GLOBAL_MIGRATIONS: MigrationSet = { set: "global", list: [
         updated_at timestamptz NOT NULL DEFAULT now()
       );
       CREATE INDEX shard_map_shard_idx ON shard_map (shard);
+    `,
+  },
+  {
+    version: 2,
+    name: "shard_moves journal (online user moves)",
+    sql: `
+      CREATE TABLE shard_moves (
+        user_id    bigint PRIMARY KEY,
+        from_shard text NOT NULL,
+        to_shard   text NOT NULL,
+        state      text NOT NULL CHECK (state IN ('copying', 'flipped')),
+        move_id    text NOT NULL,
+        started_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
+  {
+    version: 3,
+    name: "ops_switches, ops_flags (feature switches and flags, issue #9)",
+    sql: `
+      CREATE TABLE ops_switches (
+        name       text PRIMARY KEY,
+        enabled    boolean NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE ops_flags (
+        name       text NOT NULL,
+        scope      text NOT NULL,
+        value      text NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (name, scope)
+      );
     `,
   },
 ] };
@@ -90,6 +151,8 @@ export function checksum(m: Migration): string {
 export function validateMigrations(list: readonly Migration[]): void {
   list.forEach((m, i) => {
     if (m.version !== i + 1) throw new Error(`migration #${i} has version ${m.version}, expected ${i + 1}`);
+    const bad = m.contract ? [] : nonAdditiveStatements(m.sql);
+    if (bad.length > 0) throw new Error(`migration ${m.version} '${m.name}' is not additive (${bad[0]}); mark it \`contract: true\` only if no running binary needs the old shape`);
   });
 }
 

@@ -67,17 +67,33 @@ export class PgPlayerRepository implements PlayerRepository {
   }
 
   async takeOwnership(userId: number, owner: string): Promise<OwnedPlayer | undefined> {
+    const r = await this.onUserShard(userId, (shard) =>
+      this.opts.router
+        .query<Row>(
+          shard,
+          `UPDATE players SET owner_epoch = owner_epoch + 1, owner = $2, updated_at = now()
+            WHERE user_id = $1 RETURNING ${COLUMNS}`,
+          [userId, owner],
+          { idempotent: true },
+        )
+        .then((res) => res.rows[0]),
+    );
+    return r ? { state: toState(r), epoch: Number(r.owner_epoch) } : undefined;
+  }
+
+  /**
+   * Run `fn` on the user's shard. When it finds no row there, the cached mapping may be stale
+   * (the user was moved to another shard and the bus message has not arrived): drop the cache
+   * entry and, if the mapping now names another shard, run `fn` there once.
+   */
+  private async onUserShard<T>(userId: number, fn: (shard: string) => Promise<T | undefined>): Promise<T | undefined> {
     const shard = await this.opts.shardMap.shardOf(userId);
     if (!shard) return undefined;
-    const { rows } = await this.opts.router.query<Row>(
-      shard,
-      `UPDATE players SET owner_epoch = owner_epoch + 1, owner = $2, updated_at = now()
-        WHERE user_id = $1 RETURNING ${COLUMNS}`,
-      [userId, owner],
-      { idempotent: true },
-    );
-    const r = rows[0];
-    return r ? { state: toState(r), epoch: Number(r.owner_epoch) } : undefined;
+    const out = await fn(shard);
+    if (out !== undefined) return out;
+    this.opts.shardMap.invalidate(userId);
+    const fresh = await this.opts.shardMap.shardOf(userId);
+    return fresh && fresh !== shard ? fn(fresh) : undefined;
   }
 
   async save(state: PlayerState, epoch: number): Promise<boolean> {
@@ -147,10 +163,9 @@ export class PgPlayerRepository implements PlayerRepository {
   }
 
   async load(userId: number): Promise<{ state: PlayerState; epoch: number; owner: string | null } | undefined> {
-    const shard = await this.opts.shardMap.shardOf(userId);
-    if (!shard) return undefined;
-    const { rows } = await this.opts.router.query<Row>(shard, `SELECT ${COLUMNS} FROM players WHERE user_id = $1`, [userId], { idempotent: true });
-    const r = rows[0];
+    const r = await this.onUserShard(userId, (shard) =>
+      this.opts.router.query<Row>(shard, `SELECT ${COLUMNS} FROM players WHERE user_id = $1`, [userId], { idempotent: true }).then((res) => res.rows[0]),
+    );
     return r ? { state: toState(r), epoch: Number(r.owner_epoch), owner: r.owner } : undefined;
   }
 }

@@ -1,8 +1,9 @@
 /**
  * PgShardMap: the mapping table user → shard in the global database (DESIGN "Shard by mapping
  * table with caching"), with a bounded in-process LRU cache. Lookups hit the cache; a miss
- * reads `shard_map`. Mapping changes made elsewhere (the future online user mover) must call
- * `invalidate` in every process (notification fan-out belongs to that issue).
+ * reads `shard_map`. Mapping changes made elsewhere (the online user mover, mover.ts) reach
+ * every process through the MappingBus (`follow(bus)`, Redis pub/sub — see mapping-bus.ts for
+ * why, and for why correctness never depends on a message arriving).
  *
  * New users are assigned by `pickWeighted` over the `shards` rows in state `active`: a
  * deterministic choice by a hash of the user id, so the same id over the same shard set
@@ -12,6 +13,7 @@
 import { RiftError } from "../core/errors.js";
 import type { Queryable, ShardRouter } from "./router.js";
 import type { ShardAdmin, ShardInfo, ShardMap } from "./types.js";
+import type { MappingBus, MappingChange } from "./mapping-bus.js";
 import { LruCache, pickWeighted, type ShardWeight } from "./weighted.js";
 
 export interface PgShardMapOptions {
@@ -79,6 +81,36 @@ export class PgShardMap implements ShardMap, ShardAdmin {
 
   invalidate(userId: number): void {
     this.cache.delete(userId);
+  }
+
+  /** The cached shard of a user, without reading the DB (inspection). */
+  cached(userId: number): string | undefined {
+    return this.cache.peek(userId);
+  }
+
+  /** Apply a change announced on the mapping bus. */
+  apply(change: MappingChange): void {
+    if (change.kind === "users") for (const u of change.users) this.cache.delete(u);
+    else if (change.kind === "all") {
+      this.cache.clear();
+      this.active = undefined;
+    } else this.active = undefined;
+  }
+
+  /** Keep this cache in step with the cluster's mapping changes. Returns the unsubscribe. */
+  follow(bus: MappingBus): () => void {
+    return bus.subscribe((c) => this.apply(c));
+  }
+
+  /** Mapping rows read straight from the global DB (no cache): the truth for movers and checks. */
+  async readMappings(userIds: readonly number[]): Promise<Map<number, string>> {
+    const { rows } = await this.opts.router.query<{ user_id: string; shard: string }>(
+      this.scope,
+      "SELECT user_id, shard FROM shard_map WHERE user_id = ANY($1::bigint[])",
+      [userIds],
+      { idempotent: true },
+    );
+    return new Map(rows.map((r) => [Number(r.user_id), r.shard]));
   }
 
   async shards(): Promise<string[]> {

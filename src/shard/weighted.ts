@@ -48,6 +48,11 @@ export class LruCache<K, V> {
     return v;
   }
 
+  /** The value without refreshing its recency (inspection). */
+  peek(key: K): V | undefined {
+    return this.map.get(key);
+  }
+
   set(key: K, value: V): void {
     this.map.delete(key);
     this.map.set(key, value);

@@ -268,4 +268,69 @@ describe("WriteBehind: overdue", () => {
     await wb.flush();
     expect(wb.overdue(100)).toEqual([]);
   });
+
+  describe("hold / unhold (online shard move)", () => {
+    it("writes the held users' state at once, then holds later changes until unhold under the new epoch", async () => {
+      const { repo, mem, wb } = setup();
+      const epochs = await owned(repo, 1, 2);
+      for (const [u, e] of epochs) wb.track(u, e);
+      mem.set(1, state(1, 5, 5));
+      mem.set(2, state(2, 6, 6));
+      wb.markDirty(1);
+      wb.markDirty(2);
+      const r = await wb.hold([1, 99]);
+      expect(r.held).toEqual([{ userId: 1, epoch: epochs.get(1) }]);
+      expect(r.notOwned).toEqual([99]);
+      expect(repo.rows.get(1)!.state).toMatchObject({ x: 5, y: 5 }); // written by the hold itself
+      expect(wb.heldCount).toBe(1);
+      // the mover bumps the epoch (here: another takeover of the row)
+      const bumped = (await repo.takeOwnership(1, "mover"))!.epoch;
+      mem.set(1, state(1, 7, 7));
+      wb.markDirty(1);
+      await wb.flush();
+      expect(repo.rows.get(1)!.state).toMatchObject({ x: 5, y: 5 }); // held: not written (would be fenced)
+      expect(repo.rows.get(2)!.state).toMatchObject({ x: 6, y: 6 }); // others keep flowing
+      wb.unhold([{ userId: 1, epoch: bumped }]);
+      await wb.flush();
+      expect(repo.rows.get(1)!.state).toMatchObject({ x: 7, y: 7 });
+      expect(wb.heldCount).toBe(0);
+      expect(wb.backlog).toBe(0);
+    });
+
+    it("keeps a final write of a user released during the hold until unhold, then writes it with the new epoch", async () => {
+      const { repo, mem, wb, rejected } = setup();
+      const epochs = await owned(repo, 1);
+      wb.track(1, epochs.get(1)!);
+      await wb.hold([1]);
+      const bumped = (await repo.takeOwnership(1, "mover"))!.epoch;
+      let result: string | undefined;
+      void wb.release(1, state(1, 9, 9)).then((x) => (result = x));
+      mem.delete(1);
+      await wb.flush();
+      expect(result).toBeUndefined();
+      expect(repo.rows.get(1)!.state).toMatchObject({ x: 0, y: 0 });
+      wb.unhold([{ userId: 1, epoch: bumped }]);
+      await wb.released(1);
+      expect(result).toBe("saved");
+      expect(repo.rows.get(1)!.state).toMatchObject({ x: 9, y: 9 });
+      expect(rejected).toEqual([]);
+    });
+
+    it("refuses to hold while writes are paused, and releases the users when the hold's write fails", async () => {
+      const { repo, mem, wb } = setup();
+      const epochs = await owned(repo, 1);
+      wb.track(1, epochs.get(1)!);
+      wb.pause();
+      await expect(wb.hold([1])).rejects.toThrow(/paused/);
+      wb.resume();
+      mem.set(1, state(1, 3, 3));
+      wb.markDirty(1);
+      const save = vi.spyOn(repo, "saveMany").mockRejectedValueOnce(new Error("db down"));
+      await expect(wb.hold([1])).rejects.toThrow(/db down/);
+      expect(wb.heldCount).toBe(0);
+      save.mockRestore();
+      await wb.flush();
+      expect(repo.rows.get(1)!.state).toMatchObject({ x: 3, y: 3 });
+    });
+  });
 });

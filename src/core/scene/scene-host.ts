@@ -340,6 +340,22 @@ export class SceneHost {
     this.sendCtrl(link, ["attached", { user, enter: this.enterBody(s, e.x, e.y) }]);
   }
 
+  /**
+   * Online shard move (src/shard/mover.ts): hold these users' writes once their current
+   * state is in the DB (WriteBehind.hold). Rejects while writes are paused or fenced.
+   */
+  async holdWrites(users: readonly number[]): Promise<{ held: { userId: number; epoch: number }[]; notOwned: number[]; busy: number[] }> {
+    // a user whose attach (takeOwnership) is in flight cannot be held yet: the mover retries it
+    const busy = users.filter((u) => this.pendingAttach.has(u));
+    const r = await this.writeBehind.hold(users.filter((u) => !this.pendingAttach.has(u)));
+    return { ...r, busy };
+  }
+
+  /** End a hold; with `epoch`, the users' owner epoch on their new shard. */
+  releaseWrites(items: readonly { userId: number; epoch?: number }[]): void {
+    this.writeBehind.unhold(items);
+  }
+
   /** Whether this server serves a channel key now (can host its zone, and it is placed here). */
   serves(key: string): boolean {
     if (!this.opts.zones.includes(baseZone(key))) return false;

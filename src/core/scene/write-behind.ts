@@ -28,6 +28,13 @@
  * - A cycle that hit the batch limit continues at once only for users that were already
  *   dirty when it began (users re-dirtied meanwhile wait for the next interval), so a busy
  *   server never flushes back-to-back forever.
+ * - Per-user hold (online move between shards, src/shard/mover.ts): `hold(users)` waits for the
+ *   cycle in flight, writes the held users' current state (and pending final writes) once,
+ *   then keeps them out of every later cycle — changes and final writes keep accumulating in
+ *   memory. `unhold(items)` lets them write again, under a new owner epoch when the mover
+ *   bumped it; the caller invalidates the user's cached shard before, so the next write goes
+ *   to the new shard. Nothing held is ever dropped or written with the old epoch after the
+ *   hold returned.
  */
 import type { Logger } from "../log.js";
 import type { PlayerRepository, PlayerState } from "../../shard/types.js";
@@ -61,11 +68,14 @@ interface Tracked {
   epoch: number;
   /** When the oldest unsaved change happened; undefined = clean. */
   dirtySince: number | undefined;
+  /** Held for an online shard move: never written until `unhold`. */
+  held?: boolean;
 }
 
 interface Final {
   state: PlayerState;
   epoch: number;
+  held?: boolean;
   since: number;
   attempts: number;
   resolve: (r: FinalResult) => void;
@@ -133,6 +143,91 @@ export class WriteBehind {
     return [...users];
   }
 
+  /**
+   * Hold the writes of `users` (see contract). Resolves when every held user's state up to now
+   * is in the DB: `held` lists them with the epoch they were written under; `notOwned` the
+   * users this writer does not track (nothing to hold). If that write fails or is fenced the
+   * users are released again and the promise rejects (fenced users are handed to
+   * `onRejected` as in a normal cycle).
+   */
+  async hold(users: readonly number[]): Promise<{ held: { userId: number; epoch: number }[]; notOwned: number[] }> {
+    if (this.paused) throw new Error("hold: writes are paused (ownership uncertain)");
+    const held: number[] = [];
+    const notOwned: number[] = [];
+    for (const u of new Set(users)) {
+      const x = this.finals.get(u) ?? this.tracked.get(u);
+      if (!x) {
+        notOwned.push(u);
+        continue;
+      }
+      x.held = true;
+      held.push(u);
+    }
+    // a cycle that began before the hold may still carry these users: let it land first
+    while (this.flushing) await this.flushing;
+    const items: { state: PlayerState; epoch: number; user: number }[] = [];
+    for (const u of held) {
+      const f = this.finals.get(u);
+      const t = this.tracked.get(u);
+      if (f) items.push({ user: u, state: f.state, epoch: f.epoch });
+      else if (t && t.dirtySince !== undefined) {
+        const state = this.opts.snapshot(u);
+        if (state) items.push({ user: u, state, epoch: t.epoch });
+      }
+    }
+    if (items.length > 0) {
+      let rejected: number[];
+      try {
+        rejected = await this.opts.repo.saveMany(items.map((i) => ({ state: i.state, epoch: i.epoch })));
+      } catch (err) {
+        this.unhold(held.map((userId) => ({ userId })));
+        throw err;
+      }
+      if (rejected.length > 0) {
+        this.unhold(held.map((userId) => ({ userId })));
+        throw new Error(`hold: ${rejected.length} user(s) fenced by another owner`);
+      }
+      for (const i of items) {
+        const f = this.finals.get(i.user);
+        const t = this.tracked.get(i.user);
+        if (f && f.state === i.state) {
+          // the final write is done; keep it held (resolved at unhold) — its state is in the DB
+          f.since = this.now();
+        } else if (t) t.dirtySince = undefined;
+      }
+    }
+    const out: { userId: number; epoch: number }[] = [];
+    for (const u of held) {
+      const x = this.finals.get(u) ?? this.tracked.get(u);
+      if (x?.held) out.push({ userId: u, epoch: x.epoch });
+      else notOwned.push(u); // fenced / forgotten while we waited
+    }
+    return { held: out, notOwned };
+  }
+
+  /**
+   * End the hold of users (unknown or not-held users are ignored). With `epoch`, later writes
+   * carry that epoch (the mover bumped it on the new shard). Flushes at once.
+   */
+  unhold(items: readonly { userId: number; epoch?: number }[]): void {
+    for (const { userId, epoch } of items) {
+      for (const x of [this.tracked.get(userId), this.finals.get(userId)]) {
+        if (!x?.held) continue;
+        x.held = false;
+        if (epoch !== undefined) x.epoch = epoch;
+      }
+    }
+    void this.flush();
+  }
+
+  /** Users held now (tests, metrics). */
+  get heldCount(): number {
+    let n = 0;
+    for (const t of this.tracked.values()) if (t.held) n++;
+    for (const f of this.finals.values()) if (f.held) n++;
+    return n;
+  }
+
   /** Begin tracking a user owned with `epoch` (after takeOwnership). */
   track(user: number, epoch: number): void {
     this.tracked.set(user, { epoch, dirtySince: undefined });
@@ -158,14 +253,17 @@ export class WriteBehind {
     this.tracked.delete(user);
     let resolve!: (r: FinalResult) => void;
     const done = new Promise<FinalResult>((r) => (resolve = r));
-    this.finals.set(user, { state: finalState, epoch: t.epoch, since: t.dirtySince ?? this.now(), attempts: 0, resolve, done });
+    const final: Final = { state: finalState, epoch: t.epoch, since: t.dirtySince ?? this.now(), attempts: 0, resolve, done };
+    if (t.held) final.held = true;
+    this.finals.set(user, final);
     void this.flush();
     return done;
   }
 
   /** Resolves when the user's pending final write (if any) is settled. */
   released(user: number): Promise<unknown> {
-    return this.finals.get(user)?.done ?? Promise.resolve();
+    // (a final in flight is no longer in `finals`: look at the batch too)
+    return this.finals.get(user)?.done ?? this.inflight.find((i) => i.user === user && i.final)?.final?.done ?? Promise.resolve();
   }
 
   /** Tracked users whose oldest unsaved change is older than `maxLagMs` (see contract). */
@@ -216,7 +314,7 @@ export class WriteBehind {
       if (this.again) {
         this.again = false;
         void this.flush();
-      } else if (this.finals.size > 0 && !this.retryTimer) {
+      } else if (this.writableFinals() > 0 && !this.retryTimer) {
         // finals left over (batch limit or DB error): retry soon, not on the next interval
         this.retryTimer = setTimeout(() => {
           this.retryTimer = undefined;
@@ -233,7 +331,15 @@ export class WriteBehind {
    * Returns early when the DB keeps failing and only periodic (non-final) state is left;
    * final writes end by themselves after `finalAttempts`.
    */
-  async drain(): Promise<void> {
+  async drain(holdWaitMs = 5000): Promise<void> {
+    // a shard move in progress: give it a moment to finish, then write under the old epoch
+    // (if the mover already bumped it those writes are fenced — the mover's hold timed out)
+    const until = Date.now() + holdWaitMs;
+    while (this.heldCount > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    if (this.heldCount > 0) {
+      this.opts.log.warn({ held: this.heldCount }, "shutting down while a shard move holds users: releasing them");
+      this.unhold([...this.tracked.keys(), ...this.finals.keys()].map((userId) => ({ userId })));
+    }
     for (;;) {
       if (this.paused) return;
       await this.flush();
@@ -251,11 +357,12 @@ export class WriteBehind {
     const batch: BatchItem[] = [];
     for (const [user, f] of this.finals) {
       if (batch.length >= this.opts.maxBatch) return batch;
+      if (f.held) continue;
       batch.push({ user, state: f.state, epoch: f.epoch, since: f.since, final: f });
     }
     for (const [user, t] of this.tracked) {
       if (batch.length >= this.opts.maxBatch) break;
-      if (t.dirtySince === undefined) continue;
+      if (t.dirtySince === undefined || t.held) continue;
       const state = this.opts.snapshot(user);
       const since = t.dirtySince;
       t.dirtySince = undefined;
@@ -315,9 +422,15 @@ export class WriteBehind {
     if (batch.length >= this.opts.maxBatch && this.hasDirtyBefore(cycleStart)) this.again = true;
   }
 
+  private writableFinals(): number {
+    let n = 0;
+    for (const f of this.finals.values()) if (!f.held) n++;
+    return n;
+  }
+
   private hasDirtyBefore(t: number): boolean {
-    if (this.finals.size > 0) return true;
-    for (const x of this.tracked.values()) if (x.dirtySince !== undefined && x.dirtySince < t) return true;
+    if (this.writableFinals() > 0) return true;
+    for (const x of this.tracked.values()) if (x.dirtySince !== undefined && x.dirtySince < t && !x.held) return true;
     return false;
   }
 }

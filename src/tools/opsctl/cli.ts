@@ -4,6 +4,11 @@
  *   cluster [--json]                                members, leader, summary        (cluster.ts)
  *   placement [--json]                              zone → server placement         (placement.ts)
  *   drain <id> [--timeout SEC] [--no-wait] [--json] drain one server and wait       (drain.ts)
+ *   chat announce|mute|unmute|ban|unban …          chat moderation via Redis         (chat.ts)
+ *   shard list|add|weight|move-user|rebalance|recover  database shards, online user moves (shard.ts)
+ *   top [--once] [--json] [--interval SEC]         live monitor of every process (Redis)  (top.ts)
+ *   event shop|switch|announce|kick …              management push events               (event.ts)
+ *   flag set|rm|list …                             feature flags                        (flag.ts)
  *
  * Options may stand before or after the command. The ZooKeeper address and root come from the
  * configuration (config/default.yaml, --config FILE, RIFT__* environment), then --zk/--root.
@@ -15,13 +20,35 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { isRiftError, RiftError } from "../../core/errors.js";
 import { isZkError } from "../../core/cluster/zk.js";
 import { errorText, withTimeout, WaitTimeoutError } from "../infra/wait.js";
+import { chatEvent, resolveRedis, runChat } from "./chat.js";
 import { runCluster, type ClusterOptions } from "./cluster.js";
-import { connectTarget, processOutput, resolveTarget, type GlobalOptions, type OpsContext } from "./context.js";
+import { connectTarget, processOutput, type Output, resolveConfig, resolveTarget, type GlobalOptions, type OpsContext } from "./context.js";
+import { runShardAdd, runShardList, runShardMoveUser, runShardRebalance, runShardRecover, runShardWeight, type RebalanceOptions } from "./shard.js";
 import { DEFAULT_DRAIN_TIMEOUT_SEC, MAX_DRAIN_TIMEOUT_SEC, runDrain, type DrainOptions } from "./drain.js";
 import { runPlacement, type PlacementOptions } from "./placement.js";
+import { runTop, type TopOptions } from "./top.js";
+import { openOpsTools, parseEvent, runEvent, type OpsTools } from "./event.js";
+import { flagRmEvent, flagSetEvent, runFlagList, runFlagRm, runFlagSet } from "./flag.js";
 
 /** A one-shot command must finish within this after connecting (a hung ZooKeeper read). */
 const COMMAND_DEADLINE_MS = 30_000;
+
+/** A long operator task (rebalance of many users) may run this long. */
+const LONG_COMMAND_DEADLINE_MS = 6 * 3600_000;
+
+function intIn(min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function fraction(v: string): number {
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n <= 0 || n > 1) throw new InvalidArgumentError("expected a fraction in (0, 1]");
+  return n;
+}
 
 function seconds(max: number) {
   return (v: string): number => {
@@ -81,6 +108,141 @@ async function main(argv: string[]): Promise<number> {
     .option("--json", "progress on stderr, one final JSON object on stdout")
     .action(async (id: string, o: DrainOptions, cmd: Command) => {
       code = await withContext(globals(cmd), o.timeout * 1000 + COMMAND_DEADLINE_MS, (ctx) => runDrain(ctx, id, o));
+    });
+
+  const shard = program.command("shard").description("database shards: list, add, weights, online user moves (see docs/OPSCTL.md)");
+  const shardRun = (cmd: Command, deadlineMs: number, fn: (deps: { ctx: OpsContext; config: ReturnType<typeof resolveConfig> }) => Promise<number>) => {
+    const g = globals(cmd);
+    const config = resolveConfig(g);
+    return withContext(g, deadlineMs, (ctx) => fn({ ctx, config }));
+  };
+  shard
+    .command("list")
+    .description("every shard with its weight, state, number of users and current primary")
+    .option("--json", "print one JSON object")
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      code = await shardRun(cmd, COMMAND_DEADLINE_MS, (d) => runShardList(d, o));
+    });
+  shard
+    .command("add <name>")
+    .description("register a running Patroni cluster <name> (npm run infra -- add-shard) as a shard: migrate it, give it new users")
+    .option("--weight <n>", "share of new users (default: the sum of the active shards' weights, i.e. half of all new users)", intIn(0, 1_000_000))
+    .option("--json", "print one JSON object")
+    .action(async (name: string, o: { weight?: number; json?: boolean }, cmd: Command) => {
+      code = await shardRun(cmd, 120_000, (d) => runShardAdd(d, name, o));
+    });
+  shard
+    .command("weight <name> <weight>")
+    .description("set a shard's share of new users (0 = none) and optionally its state (active | draining)")
+    .option("--state <state>", "active or draining")
+    .action(async (name: string, weight: string, o: { state?: string }, cmd: Command) => {
+      const w = intIn(0, 1_000_000)(weight);
+      if (o.state !== undefined && o.state !== "active" && o.state !== "draining") throw new RiftError("USAGE", "--state must be active or draining");
+      code = await shardRun(cmd, COMMAND_DEADLINE_MS, (d) => runShardWeight(d, name, w, o));
+    });
+  shard
+    .command("move-user <id> <shard>")
+    .description("move one user (online or not) to <shard> without disconnecting it")
+    .option("--json", "print one JSON object")
+    .action(async (id: string, to: string, o: { json?: boolean }, cmd: Command) => {
+      const userId = intIn(1, Number.MAX_SAFE_INTEGER)(id);
+      code = await shardRun(cmd, 120_000, (d) => runShardMoveUser(d, userId, to, o));
+    });
+  shard
+    .command("rebalance")
+    .description("move users online to one shard (default: the emptiest) with a progress bar")
+    .option("--to <shard>", "shard that receives users (default: the active shard with the fewest users)")
+    .option("--fraction <f>", "fraction of every other shard's users to move (default: an even share for --to)", fraction)
+    .option("--batch <n>", "users per move batch", intIn(1, 5000), 200)
+    .option("--dry-run", "print the plan only")
+    .option("--json", "progress on stderr, one JSON object on stdout")
+    .action(async (o: RebalanceOptions, cmd: Command) => {
+      code = await shardRun(cmd, LONG_COMMAND_DEADLINE_MS, (d) => runShardRebalance(d, o));
+    });
+  shard
+    .command("recover")
+    .description("finish or roll back user moves left unfinished by a mover that died")
+    .option("--min-age <sec>", "only moves older than this", seconds(86_400), 60)
+    .option("--json", "print one JSON object")
+    .action(async (o: { minAge: number; json?: boolean }, cmd: Command) => {
+      code = await shardRun(cmd, LONG_COMMAND_DEADLINE_MS, (d) => runShardRecover(d, o));
+    });
+
+  const chat = program.command("chat").description("chat moderation and announcements (Redis; see docs/CHAT.md)");
+  const chatCmd = (name: "announce" | "mute" | "unmute" | "ban" | "unban", arg: string, desc: string, minutes = false) => {
+    const c = chat
+      .command(`${name} ${arg}`)
+      .description(desc)
+      .option("--redis <url>", "Redis URL (default: cluster.redis.url)")
+      .option("--prefix <p>", "Redis key prefix (default: cluster.redis.keyPrefix)")
+      .option("--json", "print one JSON object");
+    if (minutes) c.option("--minutes <n>", "mute duration in minutes", Number, 10);
+    c.action(async (a: string | string[], o: { redis?: string; prefix?: string; json?: boolean; minutes?: number }, cmd: Command) => {
+      const g = globals(cmd);
+      const text = Array.isArray(a) ? a.join(" ") : a;
+      const io: Output = processOutput;
+      code = await runChat(resolveRedis({ ...(g.config ? { config: g.config } : {}), ...(o.redis ? { redis: o.redis } : {}), ...(o.prefix !== undefined ? { prefix: o.prefix } : {}) }), chatEvent(name, text, o.minutes ?? 10, Date.now()), io, o.json === true);
+    });
+  };
+  chatCmd("announce", "<text...>", "system notice to everyone online");
+  chatCmd("mute", "<user>", "refuse the user's chat posts (RIFT_CHAT_MUTED) for --minutes", true);
+  chatCmd("unmute", "<user>", "lift a mute");
+  chatCmd("ban", "<user>", "ban the user from chat (no posts, no channels)");
+  chatCmd("unban", "<user>", "lift a ban");
+
+  program
+    .command("top")
+    .description("live table of every process (CCU, tick p99, queues, flush lag, RSS) from the Redis monitor")
+    .option("--once", "print one table and exit")
+    .option("--json", "print JSON (one object per refresh)")
+    .option("--interval <sec>", "refresh period", seconds(3600))
+    .action(async (o: TopOptions, cmd: Command) => {
+      const config = resolveConfig(globals(cmd));
+      const interrupted = new Promise<void>((r) => process.once("SIGINT", () => r()));
+      code = await runTop({ redis: { url: config.cluster.redis.url, prefix: config.cluster.redis.keyPrefix }, io: processOutput, tty: process.stdout.isTTY === true, now: Date.now, interrupted }, o);
+    });
+  const withOps = async (cmd: Command, fn: (t: OpsTools) => Promise<number>): Promise<number> => {
+    const tools = await openOpsTools(resolveConfig(globals(cmd)));
+    try {
+      return await withTimeout(fn(tools), COMMAND_DEADLINE_MS, "the command to finish");
+    } finally {
+      await tools.close();
+    }
+  };
+  program
+    .command("event <name> [payload...]")
+    .description("push a management event to every process: shop off|on, switch <feature> off|on, announce <text…>, kick <userId> [reason]")
+    .option("--json", "print one JSON object")
+    .action(async (name: string, payload: string[], o: { json?: boolean }, cmd: Command) => {
+      const e = parseEvent(name, payload);
+      code = await withOps(cmd, (t) => runEvent(t, e, processOutput, o.json === true));
+    });
+  const flag = program.command("flag").description("feature flags: global, per role, percentage of users (see docs/OPSCTL.md)");
+  flag
+    .command("set <name> <value>")
+    .description("set a flag: on, off or a percentage of users such as 10%")
+    .option("--role <role>", "only for this role (default: every role)")
+    .option("--json", "print one JSON object")
+    .action(async (name: string, value: string, o: { role?: string; json?: boolean }, cmd: Command) => {
+      flagSetEvent(name, value, o.role); // usage errors before connecting
+      code = await withOps(cmd, (t) => runFlagSet(t, name, value, o, processOutput));
+    });
+  flag
+    .command("rm <name>")
+    .description("remove a flag (or only its rule for --role)")
+    .option("--role <role>", "remove only this role's rule")
+    .option("--json", "print one JSON object")
+    .action(async (name: string, o: { role?: string; json?: boolean }, cmd: Command) => {
+      flagRmEvent(name, o.role); // usage errors before connecting
+      code = await withOps(cmd, (t) => runFlagRm(t, name, o, processOutput));
+    });
+  flag
+    .command("list")
+    .description("every flag and switch")
+    .option("--user <id>", "also show whether this user gets each flag", intIn(1, Number.MAX_SAFE_INTEGER))
+    .option("--json", "print one JSON object")
+    .action(async (o: { user?: number; json?: boolean }, cmd: Command) => {
+      code = await withOps(cmd, (t) => runFlagList(t, o, processOutput));
     });
 
   try {

@@ -9,10 +9,11 @@
  * DEPENDENCY_UNAVAILABLE when no ZooKeeper session is established within the connect
  * deadline (cli.ts turns both into exit status 2).
  */
-import { ConfigSchema, loadConfig } from "../../core/config.js";
+import { ConfigSchema, loadConfig, type Config } from "../../core/config.js";
 import { isRiftError, RiftError } from "../../core/errors.js";
 import { Zk } from "../../core/cluster/zk.js";
 import { readState } from "../infra/state.js";
+import { infraEnv } from "../infra/infra.js";
 
 /** Where `npm start` keeps its infra (relative to the repository root = npm's cwd). */
 export const LOCAL_INFRA_DIR = ".rift/infra";
@@ -66,6 +67,29 @@ export function resolveTarget(o: GlobalOptions, env: NodeJS.ProcessEnv = process
     sessionTimeoutMs: config.cluster.zookeeper.sessionTimeoutMs,
     connectTimeoutMs: Math.round(o.connectTimeout * 1000),
   };
+}
+
+/**
+ * The whole configuration for commands that also need the databases and Redis (`shard …`):
+ * like `resolveTarget`, but when the local cluster of `npm start` is used, ALL its endpoints
+ * (ZooKeeper, Redis, Patroni scopes) come from `.rift/infra/state.json`.
+ */
+export function resolveConfig(o: GlobalOptions, env: NodeJS.ProcessEnv = process.env, localInfraDir: string | undefined = LOCAL_INFRA_DIR): Config {
+  const target = resolveTarget(o, env, localInfraDir);
+  const explicit = o.zk !== undefined || o.config !== undefined || env.RIFT__CLUSTER__ZOOKEEPER__CONNECT !== undefined;
+  let local: Record<string, string> = {};
+  if (!explicit && localInfraDir) {
+    try {
+      const state = readState(localInfraDir);
+      if (state) local = infraEnv(state);
+    } catch {
+      // unreadable: configuration only
+    }
+  }
+  const config = loadConfig({ ...(o.config ? { file: o.config } : {}), env: { ...local, ...env } });
+  config.cluster.zookeeper.connect = target.connect;
+  config.cluster.zookeeper.root = target.root;
+  return config;
 }
 
 function readLocalZk(dir: string): string | undefined {
