@@ -118,3 +118,26 @@ export function wander(clients: readonly RiftClient[], seed: number, periodMs = 
 export async function flushedRows(cluster: TestCluster, node: FieldNode): Promise<number> {
   return metricValue(await cluster.metrics(node), "rift_field_flush_rows_total");
 }
+
+/**
+ * Like `wander`, but each client stays within `radius` of its `home` (a step from outside the
+ * radius heads back toward home), so long runs never drift to the world's edge — where
+ * `settle`'s targets would be clamped and never reached.
+ */
+export function wanderNear(clients: readonly RiftClient[], home: readonly Point[], seed: number, opts: { radius?: number; periodMs?: number } = {}): () => void {
+  const rnd = prng(seed);
+  const radius = opts.radius ?? 15;
+  const timer = setInterval(() => {
+    clients.forEach((c, i) => {
+      const s = c.self;
+      const h = home[i];
+      if (!s || !h || c.closed) return;
+      let dx = rnd() * 8 - 4;
+      let dy = rnd() * 8 - 4;
+      if (Math.abs(s.x - h.x) > radius) dx = Math.sign(h.x - s.x) * Math.abs(dx);
+      if (Math.abs(s.y - h.y) > radius) dy = Math.sign(h.y - s.y) * Math.abs(dy);
+      c.move(s.x + dx, s.y + dy);
+    });
+  }, opts.periodMs ?? 150);
+  return () => clearInterval(timer);
+}

@@ -50,6 +50,9 @@ export interface ClusterOptions {
   gateways?: number;
   /** Field servers and their zones (default one field hosting z1). */
   fields?: FieldSpec[];
+  /** Number of chat servers (default 0), started before the gateways. */
+  chats?: number;
+  chatEnv?: Record<string, string>;
   /** Zone of new users (default: the first zone of the first field). */
   startZone?: string;
   /** RIFT__* variables for every process (e.g. RIFT__FIELD__WORLDSIZE). Keep RIFT__LOG__LEVEL at info or
@@ -64,6 +67,12 @@ export interface ClusterOptions {
    * (`db.dcsConnect`).
    */
   zookeeper?: string;
+  /**
+   * Patroni scopes of the player shards (RIFT__DB__SHARDSCOPES) for every process and for
+   * `data`, instead of the shared infra's shards — e.g. a private Patroni cluster a fault test
+   * kills. The global database stays on the shared `global` cluster.
+   */
+  shardScopes?: string[];
   /** Echo the processes' output to stderr (default: env RIFT_TEST_ECHO=1). */
   echo?: boolean;
   /** Deadline for one process to become ready (default 60 s: tsx start-up on a busy machine). */
@@ -96,6 +105,14 @@ export interface FieldNode {
   readonly opsPort: number;
 }
 
+export interface ChatNode {
+  readonly index: number;
+  readonly id: string;
+  readonly proc: ManagedProcess;
+  readonly linkPort: number;
+  readonly opsPort: number;
+}
+
 export interface PlayerOptions {
   /** Index of the gateway to connect to (default 0). */
   gateway?: number;
@@ -113,12 +130,18 @@ function logObject(line: string): Record<string, unknown> | undefined {
   }
 }
 
+/** RIFT__DB__SHARDSCOPES for `opts.shardScopes` (empty when not set). */
+function shardScopesEnv(opts: ClusterOptions): Record<string, string> {
+  return opts.shardScopes ? { RIFT__DB__SHARDSCOPES: `[${opts.shardScopes.join(",")}]` } : {};
+}
+
 const isReadyLine = (msg: string) => (line: string) => logObject(line)?.msg === msg;
 
 export class TestCluster {
   readonly coordinators: CoordinatorNode[] = [];
   readonly gateways: GatewayNode[] = [];
   readonly fields: FieldNode[] = [];
+  readonly chats: ChatNode[] = [];
   private readonly clients = new Set<RiftClient>();
   private readonly baseEnv: Record<string, string>;
   private stopped = false;
@@ -145,6 +168,7 @@ export class TestCluster {
       RIFT__FIELD__LINKPORT: "0",
       RIFT__FIELD__IOWORKERS: "1",
       ...(opts.zookeeper ? { RIFT__CLUSTER__ZOOKEEPER__CONNECT: opts.zookeeper, RIFT__DB__DCSCONNECT: getInfra().zookeeper.connect } : {}),
+      ...shardScopesEnv(opts),
       ...opts.env,
     };
   }
@@ -153,7 +177,7 @@ export class TestCluster {
   static async start(opts: ClusterOptions = {}): Promise<TestCluster> {
     const infra = getInfra();
     const scope = await isolated(infra);
-    const config = loadConfig({ env: infraEnv(infra) });
+    const config = loadConfig({ env: { ...infraEnv(infra), ...shardScopesEnv(opts) } });
     const data = createDataLayer({ config, log: silentLogger(), database: scope.dbs.name, scrypt: TEST_SCRYPT });
     const cluster = new TestCluster(scope, data, opts, uniqueId().slice(-8));
     try {
@@ -161,6 +185,7 @@ export class TestCluster {
       const fields = opts.fields ?? [{ zones: ["z1"] }];
       await Promise.all(Array.from({ length: opts.coordinators ?? 1 }, (_, i) => cluster.startCoordinator(i)));
       await Promise.all(fields.map((_, i) => cluster.startField(i)));
+      await Promise.all(Array.from({ length: opts.chats ?? 0 }, (_, i) => cluster.startChat(i)));
       await Promise.all(Array.from({ length: opts.gateways ?? 1 }, (_, i) => cluster.startGateway(i)));
       const zones = [...new Set(fields.flatMap((f) => f.zones))];
       await waitFor(async () => {
@@ -214,6 +239,22 @@ export class TestCluster {
     const ready = logObject(proc.lines.find(isReadyLine("coordinator listening"))!)!;
     const node: CoordinatorNode = { index: i, id, proc, opsPort: ready.opsPort as number };
     this.coordinators[i] = node;
+    return node;
+  }
+
+  /** Start (or start again) chat server #i (node id `chat<i>-<uid>`, any free link port). */
+  async startChat(i: number): Promise<ChatNode> {
+    const id = `chat${i}-${this.uid}`;
+    const proc = await startRift(["--role", "chat"], {
+      name: `chat${i}`,
+      env: { ...this.baseEnv, RIFT__CHAT__LINKPORT: "0", ...this.opts.chatEnv, RIFT__NODE__ID: id },
+      readyWhen: isReadyLine("chat server listening"),
+      timeoutMs: this.opts.readyTimeoutMs ?? 60_000,
+      ...(this.opts.echo !== undefined ? { echo: this.opts.echo } : {}),
+    });
+    const ready = logObject(proc.lines.find(isReadyLine("chat server listening"))!)!;
+    const node: ChatNode = { index: i, id, proc, linkPort: ready.linkPort as number, opsPort: ready.opsPort as number };
+    this.chats[i] = node;
     return node;
   }
 
@@ -302,7 +343,7 @@ export class TestCluster {
 
   // ---- ops endpoints ----
 
-  async metrics(node: GatewayNode | FieldNode | CoordinatorNode): Promise<string> {
+  async metrics(node: GatewayNode | FieldNode | CoordinatorNode | ChatNode): Promise<string> {
     const res = await fetch(`http://127.0.0.1:${node.opsPort}/metrics`);
     return res.text();
   }
@@ -329,7 +370,7 @@ export class TestCluster {
     this.clients.clear();
     // gateways first (no users left to hand over), then game servers, then coordinators
     const results: PromiseSettledResult<unknown>[] = [];
-    for (const group of [this.gateways, this.fields, this.coordinators]) {
+    for (const group of [this.gateways, [...this.fields, ...this.chats], this.coordinators]) {
       const procs = group.filter((n) => n !== undefined).map((n) => n.proc);
       results.push(...(await Promise.allSettled(procs.map((p) => p.stop()))));
     }
