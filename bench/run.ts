@@ -4,6 +4,7 @@
  * report on stderr and, with --json, one JSON object on stdout; exit 0 on success.
  */
 import { CommanderError } from "commander";
+import { chatFanout } from "./chat-fanout/main.js";
 import { fieldLoad } from "./field-load/main.js";
 import { resharding } from "./resharding/main.js";
 
@@ -16,6 +17,10 @@ const BENCHMARKS: Record<string, Benchmark> = {
   "field-load": {
     summary: "field server capacity through the gateway (tick p99, latency p99 per bot step), raw ws decode rate, gateway forwarding rate",
     run: fieldLoad,
+  },
+  "chat-fanout": {
+    summary: "world chat to many connected bots: delivered msgs/s grouped vs naive per-recipient fan-out, field tick p99 with/without the chat storm",
+    run: chatFanout,
   },
   resharding: {
     summary: "fraction of users moved when growing 2→3→4→8 shards: modulo-N, modulo-2^N, mapping table (vs the minimum)",

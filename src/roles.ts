@@ -7,9 +7,11 @@ import type { RoleMain } from "./core/runtime.js";
 import { coordinatorMain } from "./coordinator/main.js";
 import { fieldMain } from "./field-server/main.js";
 import { startGateway } from "./gateway/main.js";
+import { chatMain } from "./chat-server/main.js";
 
 export const roleMains: Partial<Record<Role, RoleMain>> = {
   gateway: startGateway,
   field: fieldMain,
   coordinator: coordinatorMain,
+  chat: chatMain,
 };

@@ -4,8 +4,9 @@
  * 1. infra (`infraUp`: ZooKeeper, Redis, global + 2 shard Patroni clusters) in `.rift/infra`;
  * 2. every role that exists: two coordinators (one leads and places the zones), two field
  *    servers that can both host z1 and z2 (the leader puts one zone on each; kill one and
- *    its zone moves to the other) and two gateways (ws://127.0.0.1:7000 and :7001), as child
- *    processes of this one;
+ *    its zone moves to the other), two chat servers (links :7200, :7210; channels spread over
+ *    both, kill one and its channels move) and two gateways (ws://127.0.0.1:7000 and :7001),
+ *    as child processes of this one;
  * 3. a demo: a few SDK bots walking around z1, with a status line every few seconds.
  * Ctrl-C (or SIGTERM) stops the bots, then the roles (SIGTERM, by PID), then the infra.
  *
@@ -25,7 +26,7 @@ const say = (line: string) => process.stdout.write(`[start] ${line}\n`);
 
 interface RoleSpec {
   name: string;
-  role: "gateway" | "field" | "coordinator";
+  role: "gateway" | "field" | "coordinator" | "chat";
   env: Record<string, string>;
   /** Port whose /healthz proves readiness. */
   opsPort: number;
@@ -59,7 +60,7 @@ async function healthy(port: number): Promise<boolean> {
 
 async function stopRoles(roles: RunningRole[]): Promise<void> {
   // Gateways first (clients detach and their state is flushed), then game servers, then coordinators.
-  for (const kind of ["gateway", "field", "coordinator"] as const) {
+  for (const kind of ["gateway", "chat", "field", "coordinator"] as const) {
     const group = roles.filter((r) => r.role === kind && r.child.exitCode === null);
     for (const r of group) r.child.kill("SIGTERM");
     await Promise.all(
@@ -170,6 +171,8 @@ async function main(): Promise<void> {
       { name: "coord-2", role: "coordinator", opsPort: 9302, env: {} },
       { name: "field-1", role: "field", opsPort: 9201, env: { RIFT__FIELD__ZONES: "[z1,z2]", RIFT__FIELD__LINKPORT: "7100" } },
       { name: "field-2", role: "field", opsPort: 9202, env: { RIFT__FIELD__ZONES: "[z1,z2]", RIFT__FIELD__LINKPORT: "7110" } },
+      { name: "chat-1", role: "chat", opsPort: 9401, env: { RIFT__CHAT__LINKPORT: "7200" } },
+      { name: "chat-2", role: "chat", opsPort: 9402, env: { RIFT__CHAT__LINKPORT: "7210" } },
       { name: "gateway-1", role: "gateway", opsPort: 9101, env: { RIFT__GATEWAY__PORT: "7000" } },
       { name: "gateway-2", role: "gateway", opsPort: 9102, env: { RIFT__GATEWAY__PORT: "7001" } },
     ];

@@ -24,6 +24,9 @@ export interface BotSink {
   latency(ms: number): void;
   /** One `move` sent. */
   sent(): void;
+  /** One chat message posted / received (optional: the `--chat-rate` mix). */
+  chatSent?(): void;
+  chatIn?(): void;
   /** The bot received its first `enter` (it now counts toward CCU). */
   entered(): void;
   /** The bot failed (before or after `enter`); `wasEntered` tells which. */
@@ -38,6 +41,8 @@ export interface BotOptions {
   register: boolean;
   moveIntervalMs: number;
   maxStep: number;
+  /** World chat messages per second (0 = no chat). */
+  chatRate?: number;
   requestTimeoutMs: number;
   rng: Rng;
   transport: TransportFactory;
@@ -68,6 +73,8 @@ export class Bot {
   private walker: RandomWalker | undefined;
   private readonly tracker = new SeqLatencyTracker(64);
   private timer: unknown;
+  private chatTimer: unknown;
+  private chatCount = 0;
   private everEntered = false;
   private lastSeq = -1;
   private opened = false;
@@ -87,6 +94,7 @@ export class Bot {
     client.on("enter", (e) => this.onEnter(e));
     client.on("relocated", () => this.onRelocated());
     client.on("close", (info) => this.onClose(info));
+    client.on("chat", () => o.sink.chatIn?.());
     client.onSelfSeq((seq, x, y) => {
       this.tracker.seen(seq, this.now(), o.sink.latency);
       // the server's answer to our latest input: walk on from where it really put us
@@ -139,6 +147,7 @@ export class Bot {
       this.everEntered = true;
       this.opts.sink.entered();
       this.startTimer();
+      this.startChat();
     }
   }
 
@@ -173,9 +182,31 @@ export class Bot {
   }
 
   private stopTimer(): void {
+    const ci = this.opts.clearInterval ?? ((t) => clearInterval(t as NodeJS.Timeout));
+    if (this.chatTimer !== undefined) ci(this.chatTimer);
+    this.chatTimer = undefined;
     if (this.timer === undefined) return;
-    (this.opts.clearInterval ?? ((t) => clearInterval(t as NodeJS.Timeout)))(this.timer);
+    ci(this.timer);
     this.timer = undefined;
+  }
+
+  /** The chat mix: a world message every 1/chatRate s (random phase). */
+  private startChat(): void {
+    const rate = this.opts.chatRate ?? 0;
+    if (!(rate > 0)) return;
+    const period = 1000 / rate;
+    const si = this.opts.setInterval ?? ((fn, ms) => setInterval(fn, ms));
+    const st = this.opts.setTimeout ?? ((fn, ms) => setTimeout(fn, ms));
+    const say = () => {
+      if (this.state !== "entered" || !this.client) return;
+      this.client.chat("world", `${this.opts.name} #${++this.chatCount}`);
+      this.opts.sink.chatSent?.();
+    };
+    st(() => {
+      if (this.state === "stopped" || this.state === "failed") return;
+      say();
+      this.chatTimer = si(say, period);
+    }, this.opts.rng() * period);
   }
 
   private step(): void {

@@ -39,6 +39,7 @@ interface CliOptions {
   seed?: number;
   accounts?: string;
   prefix?: string;
+  chatRate?: number;
 }
 
 function parse(argv: string[]): { opts: LoadbotOptions; json: boolean } {
@@ -54,6 +55,7 @@ function parse(argv: string[]): { opts: LoadbotOptions; json: boolean } {
     .option("--seed <x>", "random seed (walks, start phases)", num)
     .option("--accounts <file>", "existing accounts, one `name password` per line (default: register new users)")
     .option("--prefix <p>", "name prefix of registered users (default lb)")
+    .option("--chat-rate <r>", "world chat messages per second per bot (default 0; the gateway allows chat.rateLimit, 2/s)", num)
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
   try {
@@ -81,6 +83,7 @@ function parse(argv: string[]): { opts: LoadbotOptions; json: boolean } {
   if (o.ramp !== undefined) partial.rampSec = o.ramp;
   if (o.seed !== undefined) partial.seed = o.seed;
   if (o.prefix !== undefined) partial.namePrefix = o.prefix;
+  if (o.chatRate !== undefined) partial.chatRate = o.chatRate;
   if (accounts) partial.accounts = accounts;
   return { opts: resolveOptions(partial, availableParallelism()), json: o.json === true };
 }

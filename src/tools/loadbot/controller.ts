@@ -25,7 +25,7 @@ interface PoolHandle {
 }
 
 function emptyReport(target: number, errors: Record<string, number> = {}): PoolReport {
-  return { sent: 0, framesIn: 0, bytesIn: 0, latencies: new Float64Array(0), samplesDropped: 0, errors, loopDelayP99Ms: 0, target, entered: 0, starting: 0, startedTotal: 0, enteredTotal: 0, failedBeforeEnter: 0 };
+  return { sent: 0, chatSent: 0, chatIn: 0, framesIn: 0, bytesIn: 0, latencies: new Float64Array(0), samplesDropped: 0, errors, loopDelayP99Ms: 0, target, entered: 0, starting: 0, startedTotal: 0, enteredTotal: 0, failedBeforeEnter: 0 };
 }
 
 class InlineHandle implements PoolHandle {
@@ -116,6 +116,8 @@ export interface WindowStats {
   sentPerSec: number;
   framesInPerSec: number;
   bytesInPerSec: number;
+  /** Chat messages received by the bots per second (`chat` events). */
+  chatInPerSec?: number;
   latencyMs: LatencySummary;
   errors: Record<string, number>;
   onlineMin: number;
@@ -186,6 +188,7 @@ export class LoadController {
         maxStep: opts.maxStep,
         connectConcurrency: opts.connectConcurrency,
         requestTimeoutMs: opts.requestTimeoutMs,
+        chatRate: opts.chatRate,
       };
       if (opts.workers === 0) c.handles.push(new InlineHandle(cfg));
       else {
@@ -239,7 +242,7 @@ export class LoadController {
     let loopDelay = 0;
     for (const r of reports) {
       loopDelay = Math.max(loopDelay, r.loopDelayP99Ms);
-      addCounters(step, { sent: r.sent, framesIn: r.framesIn, bytesIn: r.bytesIn, samplesDropped: r.samplesDropped, errors: r.errors });
+      addCounters(step, { sent: r.sent, chatSent: r.chatSent, chatIn: r.chatIn, framesIn: r.framesIn, bytesIn: r.bytesIn, samplesDropped: r.samplesDropped, errors: r.errors });
       this.latency.recordAll(r.latencies);
       this.interval.recordAll(r.latencies);
       for (const w of this.windows) w.latency.recordAll(r.latencies);
@@ -294,6 +297,7 @@ export class LoadController {
           sentPerSec: w.counters.sent / d,
           framesInPerSec: w.counters.framesIn / d,
           bytesInPerSec: w.counters.bytesIn / d,
+          chatInPerSec: w.counters.chatIn / d,
           latencyMs: w.latency.summary(),
           errors: w.counters.errors,
           onlineMin: w.onlineMin === Infinity ? 0 : w.onlineMin,
@@ -323,6 +327,8 @@ export class LoadController {
       entered: last.enteredTotal,
       failedToEnter: last.failedBeforeEnter,
       sent: c.sent,
+      chatSent: c.chatSent,
+      chatIn: c.chatIn,
       framesIn: c.framesIn,
       bytesIn: c.bytesIn,
       sentPerSec: Math.round(c.sent / d),

@@ -40,6 +40,8 @@ export interface LoadbotOptions {
   connectConcurrency: number;
   /** Per-request deadline of hello / register / login / enter. */
   requestTimeoutMs: number;
+  /** World chat messages per second per bot (0 = no chat; the gateway allows `chat.rateLimit`, default 2/s). */
+  chatRate: number;
 }
 
 /** `true` for ws(s) URLs whose host is loopback: 127.0.0.0/8, localhost, ::1. */
@@ -108,7 +110,9 @@ export function resolveOptions(o: Partial<LoadbotOptions> & { bots: number; dura
     namePrefix,
     connectConcurrency: o.connectConcurrency ?? 64,
     requestTimeoutMs: o.requestTimeoutMs ?? 15_000,
+    chatRate: o.chatRate ?? 0,
   };
+  if (!(Number.isFinite(out.chatRate) && out.chatRate >= 0 && out.chatRate <= 100)) usage(`--chat-rate must be a number of messages per second per bot in [0, 100] (got ${String(out.chatRate)})`);
   checkInt("moveIntervalMs", out.moveIntervalMs, 10, 60_000);
   if (!(out.maxStep > 0 && out.maxStep <= 100)) usage("maxStep must be in (0, 100]");
   checkInt("connectConcurrency", out.connectConcurrency, 1, 10_000);

@@ -32,11 +32,16 @@ export interface PoolConfig {
   maxStep: number;
   connectConcurrency: number;
   requestTimeoutMs: number;
+  /** World chat messages per second per bot (0 = none). */
+  chatRate?: number;
 }
 
 /** Counters since the previous report (latencies: samples in ms). */
 export interface PoolReport {
   sent: number;
+  /** Chat messages posted / received (world chat mix, `--chat-rate`). */
+  chatSent: number;
+  chatIn: number;
   framesIn: number;
   bytesIn: number;
   latencies: Float64Array;
@@ -65,6 +70,8 @@ export class BotPool {
   private enteredTotal = 0;
   private failedBeforeEnter = 0;
   private sent = 0;
+  private chatSent = 0;
+  private chatIn = 0;
   private framesIn = 0;
   private bytesIn = 0;
   private samples: number[] = [];
@@ -138,6 +145,12 @@ export class BotPool {
       sent: () => {
         this.sent++;
       },
+      chatSent: () => {
+        this.chatSent++;
+      },
+      chatIn: () => {
+        this.chatIn++;
+      },
       entered: () => {
         this.enteredTotal++;
       },
@@ -153,6 +166,7 @@ export class BotPool {
       register: account === undefined,
       moveIntervalMs: c.moveIntervalMs,
       maxStep: c.maxStep,
+      chatRate: c.chatRate ?? 0,
       requestTimeoutMs: c.requestTimeoutMs,
       rng: mulberry32(deriveSeed(c.seed, global)),
       transport: this.transport,
@@ -171,6 +185,8 @@ export class BotPool {
   takeReport(): PoolReport {
     const r: PoolReport = {
       sent: this.sent,
+      chatSent: this.chatSent,
+      chatIn: this.chatIn,
       framesIn: this.framesIn,
       bytesIn: this.bytesIn,
       latencies: Float64Array.from(this.samples),
@@ -185,6 +201,8 @@ export class BotPool {
       failedBeforeEnter: this.failedBeforeEnter,
     };
     this.sent = 0;
+    this.chatSent = 0;
+    this.chatIn = 0;
     this.framesIn = 0;
     this.bytesIn = 0;
     this.samples = [];

@@ -61,6 +61,8 @@ export class LatencyRecorder {
 /** Additive counters over an interval or a whole run. */
 export interface Counters {
   sent: number;
+  chatSent: number;
+  chatIn: number;
   framesIn: number;
   bytesIn: number;
   samplesDropped: number;
@@ -68,11 +70,13 @@ export interface Counters {
 }
 
 export function emptyCounters(): Counters {
-  return { sent: 0, framesIn: 0, bytesIn: 0, samplesDropped: 0, errors: {} };
+  return { sent: 0, chatSent: 0, chatIn: 0, framesIn: 0, bytesIn: 0, samplesDropped: 0, errors: {} };
 }
 
 export function addCounters(into: Counters, c: Counters): void {
   into.sent += c.sent;
+  into.chatSent += c.chatSent;
+  into.chatIn += c.chatIn;
   into.framesIn += c.framesIn;
   into.bytesIn += c.bytesIn;
   into.samplesDropped += c.samplesDropped;
@@ -115,6 +119,9 @@ export interface Summary {
   entered: number;
   failedToEnter: number;
   sent: number;
+  /** World chat messages posted / received (`--chat-rate`). */
+  chatSent: number;
+  chatIn: number;
   framesIn: number;
   bytesIn: number;
   sentPerSec: number;
@@ -136,6 +143,7 @@ export function summaryText(s: Summary): string {
     `[loadbot] done after ${s.durationSec.toFixed(1)}s: ${s.bots} bots on ${s.workers} worker thread(s), gateways ${s.gateways.join(" ")}`,
     `  CCU reached       ${s.ccu} (at the end ${s.ccuEnd}); entered ${s.entered}/${s.started} started, ${s.failedToEnter} failed before entering`,
     `  messages sent     ${s.sent} (${Math.round(s.sentPerSec)}/s)`,
+    ...(s.chatSent > 0 || s.chatIn > 0 ? [`  chat              ${s.chatSent} posted, ${s.chatIn} received (${Math.round(s.chatIn / Math.max(s.durationSec, 1e-3))}/s)`] : []),
     `  frames received   ${s.framesIn} (${Math.round(s.framesInPerSec)}/s, ${(s.bytesIn / 1e6).toFixed(1)} MB)`,
     `  latency (ms)      p50 ${l.p50}  p90 ${l.p90}  p99 ${l.p99}  p99.9 ${l.p999}  max ${l.max}  (${l.samples} samples)`,
     `  errors            ${s.errorCount === 0 ? "none" : errs}`,

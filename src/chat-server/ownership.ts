@@ -1,0 +1,40 @@
+/**
+ * Which chat server owns a channel: rendezvous (highest-random-weight) hashing over the live
+ * chat servers. Pure and deterministic, so every gateway computes the same owner from the
+ * same member list without asking anyone, and when a server joins or leaves only the
+ * channels it wins or held move (≈ 1/N of them).
+ */
+
+/** 32-bit FNV-1a then the murmur3 finaliser (FNV alone mixes the last bytes poorly). */
+export function hash32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Weight of server `id` for channel `ch`. */
+export function weight(id: string, ch: string): number {
+  return hash32(`${id}\u0000${ch}`);
+}
+
+/** The owner of `ch` among `servers` (ids); ties broken by the smaller id. Undefined when none. */
+export function channelOwner(ch: string, servers: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestW = -1;
+  for (const id of servers) {
+    const w = weight(id, ch);
+    if (w > bestW || (w === bestW && best !== undefined && id < best)) {
+      best = id;
+      bestW = w;
+    }
+  }
+  return best;
+}
