@@ -46,6 +46,15 @@ export interface RiftClientEvents {
   /** A non-fatal error reply from the server. */
   error: ServerBody<"error">;
   pong: ServerBody<"pong">;
+  /** Chat (docs/CHAT.md): a message, a channel's history on join, a refused post/join, a system notice. */
+  chat: ServerBody<"chat">;
+  chatHistory: ServerBody<"chatHistory">;
+  chatError: ServerBody<"chatError">;
+  chatNotice: ServerBody<"chatNotice">;
+  /** Features enabled for this user (after login and on every change; issue #9). */
+  features: ServerBody<"features">;
+  /** The shop catalogue (answer to `shopList`). */
+  shop: ServerBody<"shop">;
   /** Every server message after validation (debugging, tests). */
   message: ServerMessage;
   close: CloseInfo;
@@ -96,6 +105,8 @@ export class RiftClient {
   welcome: ServerBody<"welcome"> | undefined;
   session: ServerBody<"session"> | undefined;
   lastEnter: ServerBody<"enter"> | undefined;
+  /** Enabled features: `welcome.features`, then the last `features` message (issue #9). */
+  features: string[] | undefined;
   /** Own entity as last confirmed by the server. */
   self: Entity | undefined;
   zone: string | undefined;
@@ -232,6 +243,64 @@ export class RiftClient {
     this.send("travel", { zone });
   }
 
+  // ---- chat (docs/CHAT.md) ----
+
+  /** Post to `world`, `zone` (the current zone), `party:<id>` or `guild:<id>`. Refusals arrive as `chatError` events. */
+  chat(ch: string, text: string): void {
+    this.send("chat", { ch, text });
+  }
+
+  /** Private message to the online user named `to`. */
+  whisper(to: string, text: string): void {
+    this.send("whisper", { to, text });
+  }
+
+  /** Join a `party:<id>` / `guild:<id>` channel (its history follows as `chatHistory`). */
+  joinChannel(ch: string): void {
+    this.send("chatJoin", { ch });
+  }
+
+  /** Ask for the shop catalogue: a `shop` event, or an `error` event (re: "shopList") such as RIFT_FEATURE_DISABLED. */
+  shopList(): void {
+    this.send("shopList", {});
+  }
+
+  leaveChannel(ch: string): void {
+    this.send("chatLeave", { ch });
+  }
+
+  /**
+   * Resolves with the first `event` payload (from now on) for which `pred` holds; rejects after
+   * `timeoutMs` or when the connection closes.
+   */
+  waitForEvent<K extends "chat" | "chatHistory" | "chatError" | "chatNotice" | "relocated" | "error" | "features" | "shop">(
+    event: K,
+    pred: (p: RiftClientEvents[K]) => boolean = () => true,
+    timeoutMs = this.opts.requestTimeoutMs,
+  ): Promise<RiftClientEvents[K]> {
+    if (this.closeInfo) return Promise.reject(this.closedError());
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        off();
+        offClose();
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`${event}: none matching within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = this.on(event, (p) => {
+        if (!pred(p)) return;
+        done();
+        resolve(p);
+      });
+      const offClose = this.on("close", () => {
+        done();
+        reject(this.closedError());
+      });
+    });
+  }
+
   /** Round trip to the gateway in ms. */
   ping(): Promise<number> {
     let t = performance.now();
@@ -332,6 +401,7 @@ export class RiftClient {
     switch (msg.t) {
       case "welcome": {
         this.welcome = msg.b;
+        this.features = msg.b.features;
         const p = this.pendingHello;
         this.pendingHello = undefined;
         if (p) {
@@ -379,6 +449,17 @@ export class RiftClient {
         this.emit("pong", msg.b);
         break;
       }
+      case "chat":
+      case "chatHistory":
+      case "chatError":
+      case "chatNotice":
+      case "shop":
+        this.emit(msg.t, msg.b as never);
+        break;
+      case "features":
+        this.features = msg.b.features;
+        this.emit("features", msg.b);
+        break;
       case "error": {
         const a = this.pendingAuth;
         if (a) {

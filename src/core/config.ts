@@ -42,7 +42,15 @@ export const ConfigSchema = z.strictObject({
     colour: z.string().min(1),
     version: z.string().min(1),
   }),
-  ops: z.strictObject({ port }),
+  ops: z.strictObject({
+    port,
+    /** Live monitor: period of this process's snapshot in Redis (`<keyPrefix>monitor:<role>:<node>`). */
+    monitorIntervalMs: z.number().int().min(100).max(60_000),
+    /** Live monitor: TTL of the snapshot key (a dead process disappears after this). */
+    monitorTtlMs: z.number().int().min(200).max(600_000),
+    /** Feature switches and flags: period of the full reload from the global DB (pub/sub carries changes in between; 0 = never). */
+    reconcileMs: z.number().int().min(0),
+  }),
   log: z.strictObject({
     level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
     pretty: z.boolean(),
@@ -91,6 +99,26 @@ export const ConfigSchema = z.strictObject({
     overflowWindowMs: positiveInt,
     /** Graceful drain (SIGTERM / opsctl drain): max wait for the coordinator to move our zones and users away. */
     drainTimeoutMs: positiveInt,
+  }),
+  chat: z.strictObject({
+    /** Port of the chat server's gateway-link WebSocket server (0 = any free port). */
+    linkPort: port,
+    /** Chat server → gateway flush period: one grouped frame per gateway per flush (ms). */
+    flushMs: z.number().int().min(1).max(1000),
+    /** `grouped` (one op per channel per gateway per flush) or `naive` (one op per message per recipient: benchmark baseline). */
+    fanout: z.enum(["grouped", "naive"]),
+    /** Messages of history kept per channel and sent on join (0 = none). */
+    historySize: z.number().int().min(0).max(1000),
+    /** Keep channel history in Redis too, so it survives a chat-server failover. */
+    persistHistory: z.boolean(),
+    /** Max characters of one chat message (longer: CHAT_TOO_LONG reply). */
+    maxLength: z.number().int().min(1).max(1000),
+    /** Per-user chat message rate (token bucket at the gateway; beyond: CHAT_RATE_LIMITED reply). */
+    rateLimit: z.strictObject({ messagesPerSec: z.number().positive(), burst: z.number().min(1) }),
+    /** Party/guild channels one user may be in at once. */
+    maxJoinedChannels: z.number().int().min(1).max(256),
+    /** Period of the full reload of mutes and bans from Redis (pub/sub carries changes in between). */
+    moderationReloadMs: positiveInt,
   }),
   coordinator: z.strictObject({
     /** A field server absent from membership this long loses its zones (a short ZooKeeper hiccup never moves zones). */

@@ -12,6 +12,8 @@
  * (while logging in or being relocated) are ignored; `move.seq` must strictly increase
  * (else PROTO_REPLAY). A `session` must be reached within `handshakeTimeoutMs`
  * (else HANDSHAKE_TIMEOUT). Output goes through a BoundedSender (SEND_QUEUE_FULL).
+ * Chat (`chat`, `whisper`, `chatJoin`, `chatLeave`) is accepted once the session exists —
+ * also while the game route is being relocated — and handed to the ChatApi (docs/CHAT.md).
  */
 import { ErrorCatalog, RiftError, type ErrorDef, type ErrorKey } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
@@ -19,9 +21,11 @@ import { decodeOne, encodeEnvelope, PROTOCOL_VERSION, ProtocolError } from "../c
 import { ClientSchemas, type ClientMessage } from "../core/protocol/messages.js";
 import { scanSelf } from "../core/protocol/self-scan.js";
 import type { Authenticator, LoginResult } from "./auth.js";
+import type { ChatApi } from "./chat.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { TokenBucket } from "./rate-limiter.js";
 import { BoundedSender } from "./send-queue.js";
+import { FEATURE_OF_REQUEST, SHOP_CATALOGUE, type FeatureGate } from "./shop.js";
 import type { SessionHub } from "./sessions.js";
 import type { ClientSocket, RoutedClient, UserRouterApi } from "./types.js";
 
@@ -43,6 +47,10 @@ export interface ConnectionDeps {
   auth: Authenticator;
   sessions: SessionHub<ClientConnection>;
   router: UserRouterApi;
+  /** Switches and flags (issue #9); without it every built-in feature is on and `features` is sent as is. */
+  ops?: FeatureGate;
+  /** Chat (docs/CHAT.md); without it chat messages get `chatError RIFT_CHAT_UNAVAILABLE`. */
+  chat?: ChatApi;
   metrics: GatewayMetrics;
   log: Logger;
   /** Monotonic ms clock (rate limiter, latencies). */
@@ -81,6 +89,8 @@ export class ClientConnection implements RoutedClient {
   private readonly openedAt: number;
   private readonly now: () => number;
   private closeInfo: { code: number; key: string } | undefined;
+  /** Last feature list sent (welcome / features). */
+  private sentFeatures: string[] | undefined;
 
   constructor(
     private readonly socket: ClientSocket,
@@ -142,12 +152,18 @@ export class ClientConnection implements RoutedClient {
   }
 
   private handle(msg: ClientMessage): void {
+    const feature = FEATURE_OF_REQUEST[msg.t];
+    if (feature && this.deps.ops && (this.st === "attaching" || this.st === "playing") && !this.deps.ops.enabled(feature, this.deps.features, this.userId)) {
+      const d = ErrorCatalog.FEATURE_DISABLED;
+      return this.send("error", { code: d.code, message: `${d.message}: ${feature}`, re: msg.t });
+    }
     switch (msg.t) {
       case "hello":
         if (this.st !== "hello") return this.unexpected(msg.t);
         if (msg.b.proto !== PROTOCOL_VERSION) return this.closeWith("PROTO_VERSION", `got ${msg.b.proto}, want ${PROTOCOL_VERSION}`);
         this.st = "auth";
-        this.send("welcome", { proto: PROTOCOL_VERSION, server: this.deps.gatewayId, features: [...this.deps.features] });
+        this.sentFeatures = this.deps.ops ? this.deps.ops.features(this.deps.features) : [...this.deps.features];
+        this.send("welcome", { proto: PROTOCOL_VERSION, server: this.deps.gatewayId, features: this.sentFeatures });
         return;
       case "ping":
         if (this.st === "hello") return this.unexpected(msg.t);
@@ -190,7 +206,34 @@ export class ClientConnection implements RoutedClient {
       case "travel":
         if (this.st === "hello" || this.st === "auth") return this.unexpected(msg.t);
         return this.input(msg.t, msg.b);
+      case "chat":
+      case "whisper":
+      case "chatJoin":
+      case "chatLeave":
+        // chat works whenever the user is logged in, also while its game route is relocated
+        if (this.st !== "attaching" && this.st !== "playing") return this.unexpected(msg.t);
+        if (!this.deps.chat) return this.send("chatError", { code: ErrorCatalog.CHAT_UNAVAILABLE.code, message: ErrorCatalog.CHAT_UNAVAILABLE.message });
+        return this.deps.chat.handle(this.userId!, msg);
+      case "shopList":
+        if (this.st !== "attaching" && this.st !== "playing") return this.unexpected(msg.t);
+        return this.send("shop", { items: SHOP_CATALOGUE.map((i) => ({ ...i })) });
     }
+  }
+
+  /** Send `features` when this user's enabled set differs from the last one sent (after login; on switch/flag changes). */
+  refreshFeatures(force = false): void {
+    if (!this.deps.ops || (this.st !== "attaching" && this.st !== "playing")) return;
+    const now = this.deps.ops.features(this.deps.features, this.userId);
+    const prev = this.sentFeatures;
+    if (!force && prev && prev.length === now.length && prev.every((f, i) => f === now[i])) return;
+    this.sentFeatures = now;
+    this.send("features", { features: now });
+  }
+
+  /** A system message from the operators (`opsctl event announce`), as a `chatNotice` of kind `announce`. */
+  notice(text: string): void {
+    if (this.st !== "attaching" && this.st !== "playing") return;
+    this.send("chatNotice", { kind: "announce", text });
   }
 
   private input(type: string, body: unknown): void {
@@ -226,6 +269,8 @@ export class ClientConnection implements RoutedClient {
     this.deps.metrics.handshakeSeconds.observe((this.now() - this.openedAt) / 1000);
     this.st = "attaching";
     this.send("session", { userId, name, token: res.token });
+    this.refreshFeatures(true);
+    if (this.st === "attaching") this.deps.chat?.login(userId, name, this);
     if (this.st === "attaching") this.deps.router.attach(userId, name, res.zone, this);
   }
 
@@ -329,6 +374,7 @@ export class ClientConnection implements RoutedClient {
     this.deps.metrics.closes.inc({ code: String(code), key });
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = undefined;
+    if (this.userId !== undefined) this.deps.chat?.logout(this.userId, this);
     if (this.userId !== undefined && this.deps.sessions.release(this.userId, this) && wasAttached) {
       this.deps.router.detach(this.userId, key === "client" ? "disconnected" : key, this);
     }

@@ -12,14 +12,16 @@ import type { Config } from "../core/config.js";
 import type { Logger } from "../core/log.js";
 import type { Registry } from "../core/metrics.js";
 import type { Authenticator } from "./auth.js";
+import { chatLinkClientFactory, ChatRouter, createGatewayChatMetrics, type ChatLinkFactory } from "./chat.js";
 import { ClientConnection, type ConnectionLimits } from "./connection.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./metrics.js";
 import { linkClientFactory, UserRouter, type LinkFactory } from "./router.js";
 import { ClientServer } from "./server.js";
 import { SessionHub } from "./sessions.js";
+import type { FeatureGate } from "./shop.js";
 
 /** Features announced in `welcome` (what this gateway build supports). */
-export const GATEWAY_FEATURES = ["move", "travel", "ping", "aoi-cells", "relocate"] as const;
+export const GATEWAY_FEATURES = ["move", "travel", "ping", "aoi-cells", "relocate", "chat", "shop"] as const;
 
 export interface GatewayOptions {
   id: string;
@@ -32,11 +34,16 @@ export interface GatewayOptions {
   registry: Registry;
   /** Override the link factory (tests). */
   linkFactory?: LinkFactory;
+  /** Feature switches and flags (issue #9; an OpsState). */
+  ops?: FeatureGate;
+  /** Chat: members of role `chat` and the `chat` config section (no chat without them). */
+  chat?: { view: MemberView; config: Config["chat"]; linkFactory?: ChatLinkFactory };
 }
 
 export class Gateway {
   readonly metrics: GatewayMetrics;
   readonly router: UserRouter;
+  readonly chat: ChatRouter | undefined;
   private readonly server: ClientServer;
   private readonly sessions = new SessionHub<ClientConnection>();
   private stopped: Promise<void> | undefined;
@@ -44,6 +51,18 @@ export class Gateway {
   constructor(private readonly opts: GatewayOptions) {
     const { config: gw, log } = opts;
     this.metrics = createGatewayMetrics(opts.registry);
+    if (opts.chat) {
+      const chatMetrics = createGatewayChatMetrics(opts.registry);
+      this.chat = new ChatRouter({
+        gatewayId: opts.id,
+        view: opts.chat.view,
+        config: opts.chat.config,
+        metrics: chatMetrics,
+        log,
+        linkFactory: opts.chat.linkFactory ?? chatLinkClientFactory(opts.id, (n) => log.warn({ count: n }, "gateway: malformed ops from a chat server dropped")),
+      });
+    }
+    const chat = this.chat;
     this.router = new UserRouter({
       gatewayId: opts.id,
       placement: opts.placement,
@@ -52,6 +71,7 @@ export class Gateway {
       log,
       reattachTimeoutMs: gw.reattachTimeoutMs,
       handoverTimeoutMs: gw.handoverTimeoutMs,
+      ...(chat ? { onZone: (user: number, zone: string) => chat.setZone(user, zone) } : {}),
       linkFactory: opts.linkFactory ?? linkClientFactory({ gatewayId: opts.id, flushMs: gw.linkFlushMs, metrics: this.metrics, log }),
     });
     const limits: ConnectionLimits = {
@@ -75,6 +95,8 @@ export class Gateway {
           auth: opts.auth,
           sessions: this.sessions,
           router: this.router,
+          ...(opts.ops ? { ops: opts.ops } : {}),
+          ...(chat ? { chat } : {}),
           metrics: this.metrics,
           log,
         }),
@@ -99,11 +121,32 @@ export class Gateway {
     return this.server.connections();
   }
 
+  /** Operator events (issue #9): a notice to every logged-in client. */
+  announce(text: string): number {
+    let n = 0;
+    for (const c of this.server.connections()) if (c.user !== undefined) (c.notice(text), n++);
+    return n;
+  }
+
+  /** Close `userId`'s connection here with KICKED; false when it is not connected to this gateway. */
+  kickUser(userId: number, details?: string): boolean {
+    const c = this.sessions.holder(userId);
+    if (!c) return false;
+    c.kick("KICKED", details);
+    return true;
+  }
+
+  /** Switches/flags changed: push `features` to every client whose set changed. */
+  refreshFeatures(): void {
+    for (const c of this.server.connections()) c.refreshFeatures();
+  }
+
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       this.server.stopAccepting();
       await this.server.closeAll("SHUTTING_DOWN");
       await this.router.close();
+      await this.chat?.close();
       this.opts.log.info("gateway stopped");
     })();
     return this.stopped;

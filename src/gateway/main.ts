@@ -4,11 +4,15 @@
  * Shutdown hooks run in reverse: deregister, stop the gateway (clients get SHUTTING_DOWN,
  * users are detached, links flushed), close the data layer, the view and the session.
  */
+import { ZkMemberView } from "../core/cluster/member-view.js";
 import { joinCluster, registerSelf } from "../core/cluster/wiring.js";
 import type { RoleMain } from "../core/runtime.js";
 import { openDataLayer } from "../shard/data-layer.js";
 import { DataLayerAuthenticator } from "./auth.js";
 import { Gateway, startZoneOf } from "./gateway.js";
+import { GATEWAY_MONITOR_METRICS, metricsSource, startMonitor } from "../core/ops/monitor.js";
+import { openOpsState } from "../core/ops/wiring.js";
+import { followOps } from "./ops.js";
 
 export const startGateway: RoleMain = async (ctx) => {
   const { config, lifecycle, nodeId } = ctx;
@@ -17,11 +21,18 @@ export const startGateway: RoleMain = async (ctx) => {
   const data = await openDataLayer(ctx);
   const auth = new DataLayerAuthenticator({ accounts: data.accounts, tokens: data.tokens, players: data.players, startZone: startZoneOf(config) });
 
-  const gateway = new Gateway({ id: nodeId, host: config.node.host, config: config.gateway, auth, placement, view, log, registry: ctx.metrics });
+  const chatView = new ZkMemberView(zk, { root: config.cluster.zookeeper.root, roles: ["chat"], log });
+  lifecycle.onShutdown("chat-view", () => chatView.close());
+  await chatView.ready();
+
+  const ops = await openOpsState(ctx, (sql, p) => data.router.query(config.db.globalScope, sql, p, { idempotent: true }));
+  const gateway = new Gateway({ id: nodeId, host: config.node.host, config: config.gateway, auth, placement, view, log, registry: ctx.metrics, ops, chat: { view: chatView, config: config.chat } });
+  followOps(ops, gateway);
   const port = await gateway.start();
   lifecycle.onShutdown("gateway", () => gateway.stop());
   ctx.ops.addHealthCheck("gateway", () => ({ ok: !lifecycle.shuttingDown, detail: `${gateway.connectionCount} connections` }));
 
+  startMonitor(ctx, metricsSource(ctx.metrics, GATEWAY_MONITOR_METRICS, () => gateway.connectionCount));
   await registerSelf(ctx, zk, log, { facts: { clientPort: port }, load: () => gateway.connectionCount });
   log.info({ port, opsPort: ctx.opsPort }, "gateway listening");
 };

@@ -63,6 +63,8 @@ export interface RouterDeps {
   /** Max wait for a live old owner's `transfer` after its zone moved (default 10 s). */
   handoverTimeoutMs?: number;
   linkFactory: LinkFactory;
+  /** A user's route got attached in `zone` (chat zone channels, docs/CHAT.md). */
+  onZone?: (user: number, zone: string) => void;
   /** Monotonic ms clock (default performance.now). */
   now?: () => number;
   /** Period of the deadline/retry sweep (default 250 ms). */
@@ -353,6 +355,7 @@ export class UserRouter implements UserRouterApi {
           this.pending.delete(r.user);
           this.deps.metrics.attachSeconds.observe((this.now() - r.attachSentAt) / 1000);
           r.client.entered(op[1].enter);
+          this.deps.onZone?.(r.user, r.zone);
           break;
         }
         case "rejected": {

@@ -12,6 +12,25 @@ const password = z.string().min(6).max(128);
 const coord = z.number().finite().min(-1e6).max(1e6);
 const u32 = z.number().int().min(0).max(0xffffffff);
 
+/** Wire cap of a chat text (a longer one is a protocol violation); the configured `chat.maxLength` is checked below it. */
+export const CHAT_WIRE_MAX_CHARS = 1024;
+const chatText = z.string().min(1).max(CHAT_WIRE_MAX_CHARS);
+/** Party / guild channel ids a client may name. */
+export const CHAT_GROUP_CHANNEL = /^(party|guild):[A-Za-z0-9_-]{1,32}$/;
+/** Channels a client may post to (`zone` = its current zone). */
+export const CHAT_POST_CHANNEL = /^(world|zone|(party|guild):[A-Za-z0-9_-]{1,32})$/;
+/** One chat message as delivered: `ch` is `world`, `zone:<zone>`, `party:<id>`, `guild:<id>` or `whisper`; system messages have `from: ""`, `uid: 0`. */
+const chatMessage = z.strictObject({
+  ch: z.string(),
+  from: z.string(),
+  uid: z.number().int().min(0),
+  text: z.string(),
+  /** Server time (ms since the epoch). */
+  ts: z.number(),
+  /** Whispers: the recipient's name (set on the sender's own copy). */
+  to: z.string().optional(),
+});
+
 /** Client → server. */
 export const ClientSchemas = {
   /** First message on every connection. */
@@ -26,6 +45,15 @@ export const ClientSchemas = {
   ping: z.strictObject({ t: z.number().finite() }),
   /** Leave the current zone for another one (the connection stays open). */
   travel: z.strictObject({ zone: z.string().min(1).max(32).regex(/^[A-Za-z0-9_-]+$/) }),
+  /** Post to a chat channel: `world`, `zone` (the user's current zone), `party:<id>`, `guild:<id>` (docs/CHAT.md). */
+  chat: z.strictObject({ ch: z.string().regex(CHAT_POST_CHANNEL, "world, zone, party:<id> or guild:<id>"), text: chatText }),
+  /** Private message to the online user `to` (by name), on any gateway. */
+  whisper: z.strictObject({ to: name, text: chatText }),
+  /** Join / leave a party or guild chat channel (world, zone and the whisper inbox are automatic). */
+  chatJoin: z.strictObject({ ch: z.string().regex(CHAT_GROUP_CHANNEL, "party:<id> or guild:<id>") }),
+  chatLeave: z.strictObject({ ch: z.string().regex(CHAT_GROUP_CHANNEL, "party:<id> or guild:<id>") }),
+  /** The shop catalogue (feature `shop`): answered with `shop`, or `error RIFT_FEATURE_DISABLED` (re: "shopList") when the shop is off. */
+  shopList: z.strictObject({}),
 } as const;
 
 export type ClientSchemaTable = typeof ClientSchemas;
@@ -50,9 +78,21 @@ export const ServerSchemas = {
   cell: z.strictObject({ c: u32, tick: u32, m: z.instanceof(Uint8Array), g: z.array(u32) }),
   pong: z.strictObject({ t: z.number(), s: z.number() }),
   /** A non-fatal error reply (fatal errors close the socket with the catalog close code). */
-  error: z.strictObject({ code: z.string(), message: z.string() }),
+  error: z.strictObject({ code: z.string(), message: z.string(), /** The request type this answers (when not a login/register). */ re: z.string().optional() }),
   /** The user moved to another server without reconnecting. */
   relocated: z.strictObject({ zone: z.string(), server: z.string() }),
+  /** A chat message (docs/CHAT.md). */
+  chat: chatMessage,
+  /** The last messages of a channel just joined (oldest first). */
+  chatHistory: z.strictObject({ ch: z.string(), msgs: z.array(chatMessage) }),
+  /** A chat message or join was refused (catalog code, e.g. RIFT_CHAT_MUTED); the connection stays open. */
+  chatError: z.strictObject({ code: z.string(), message: z.string(), ch: z.string().optional() }),
+  /** A system notice: `announce` (operators), `rehomed` (a channel moved to another chat server after a failure). */
+  chatNotice: z.strictObject({ kind: z.enum(["announce", "rehomed"]), text: z.string(), ch: z.string().optional() }),
+  /** The features enabled for this user now (after login, and whenever switches/flags change it). */
+  features: z.strictObject({ features: z.array(z.string()) }),
+  /** The shop catalogue (answer to `shopList`). */
+  shop: z.strictObject({ items: z.array(z.strictObject({ id: z.string(), name: z.string(), price: z.number().int().min(0) })) }),
 } as const;
 
 export type ServerSchemaTable = typeof ServerSchemas;
