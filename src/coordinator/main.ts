@@ -13,6 +13,7 @@ import { Zk } from "../core/cluster/zk.js";
 import type { RoleMain } from "../core/runtime.js";
 import { createCoordinatorMetrics } from "./metrics.js";
 import { Placer } from "./placer.js";
+import { metricsSource, startMonitor } from "../core/ops/monitor.js";
 
 export const coordinatorMain: RoleMain = async (ctx) => {
   const { config, lifecycle, nodeId } = ctx;
@@ -47,6 +48,7 @@ export const coordinatorMain: RoleMain = async (ctx) => {
   ctx.ops.addJsonRoute("/placement", () => ({ placement: placer.placement() ?? null }));
   ctx.ops.addHealthCheck("coordinator", () => ({ ok: !lifecycle.shuttingDown, detail: election.state }));
 
+  startMonitor(ctx, metricsSource(ctx.metrics, {}, () => 0, () => election.state));
   await registerSelf(ctx, zk, log, { facts: {}, load: () => (election.state === "leader" ? 1 : 0) });
   log.info({ opsPort: ctx.opsPort, state: election.state, leader: election.leaderId() }, "coordinator listening");
 };
