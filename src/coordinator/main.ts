@@ -1,7 +1,8 @@
 /**
  * Coordinator role wiring: ZooKeeper session → member view (all roles) → leader election →
  * placer (writes the placement document while leading) → ops API (`GET /cluster`,
- * `GET /placement`) → membership registration. Run two or more: exactly one leads.
+ * `GET /placement`) → data layer + Redis → web dashboard (`/dashboard/`, dashboard.ts) →
+ * membership registration. Run two or more: exactly one leads; every one serves the dashboard.
  *
  * Shutdown hooks run in reverse: deregister, stop the placer, leave the election (the next
  * candidate leads at once), close the view and the session.
@@ -14,6 +15,10 @@ import type { RoleMain } from "../core/runtime.js";
 import { createCoordinatorMetrics } from "./metrics.js";
 import { Placer } from "./placer.js";
 import { metricsSource, startMonitor } from "../core/ops/monitor.js";
+import { PgOpsStore } from "../core/ops/events.js";
+import { createDataLayer } from "../shard/data-layer.js";
+import { Redis } from "ioredis";
+import { Dashboard } from "./dashboard.js";
 
 export const coordinatorMain: RoleMain = async (ctx) => {
   const { config, lifecycle, nodeId } = ctx;
@@ -48,7 +53,29 @@ export const coordinatorMain: RoleMain = async (ctx) => {
   ctx.ops.addJsonRoute("/placement", () => ({ placement: placer.placement() ?? null }));
   ctx.ops.addHealthCheck("coordinator", () => ({ ok: !lifecycle.shuttingDown, detail: election.state }));
 
+  // the dashboard's view of the databases: lazy (no start-up dependency on Postgres — placement
+  // must work while a database is down; the dashboard shows what it could not read)
+  const data = createDataLayer({ config, log: log.child({ component: "data" }), metrics: ctx.metrics, client: nodeId });
+  lifecycle.onShutdown("data-layer", () => data.close());
+  const redis = new Redis(config.cluster.redis.url, { maxRetriesPerRequest: 2, connectionName: `rift-dashboard/${nodeId}` });
+  redis.on("error", (err: Error) => log.warn({ err: err.message }, "redis (dashboard) error"));
+  lifecycle.onShutdown("dashboard-redis", () => void redis.disconnect());
+  const dashboard = new Dashboard({
+    nodeId,
+    members: () => view.members(),
+    leader: () => election.leaderId() ?? null,
+    placement: () => placer.placement(),
+    data,
+    globalScope: config.db.globalScope,
+    opsStore: new PgOpsStore((sql, p) => data.router.query(config.db.globalScope, sql, p, { idempotent: true })),
+    redis,
+    keyPrefix: config.cluster.redis.keyPrefix,
+    log,
+  });
+  dashboard.register(ctx.ops);
+  lifecycle.onShutdown("dashboard", () => dashboard.close());
+
   startMonitor(ctx, metricsSource(ctx.metrics, {}, () => 0, () => election.state));
   await registerSelf(ctx, zk, log, { facts: {}, load: () => (election.state === "leader" ? 1 : 0) });
-  log.info({ opsPort: ctx.opsPort, state: election.state, leader: election.leaderId() }, "coordinator listening");
+  log.info({ opsPort: ctx.opsPort, dashboard: `http://${config.node.host}:${ctx.opsPort}/dashboard/`, state: election.state, leader: election.leaderId() }, "coordinator listening");
 };

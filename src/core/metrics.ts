@@ -82,6 +82,7 @@ export class OpsServer {
   private readonly checks = new Map<string, HealthCheck>();
   private readonly jsonRoutes = new Map<string, (query: URLSearchParams) => unknown>();
   private readonly postRoutes = new Map<string, (body: unknown) => unknown>();
+  private readonly rawRoutes = new Map<string, (req: IncomingMessage, res: ServerResponse) => void | Promise<void>>();
   private readonly opts: OpsServerOptions;
 
   constructor(opts: OpsServerOptions) {
@@ -114,6 +115,11 @@ export class OpsServer {
     this.postRoutes.set(path, fn);
   }
 
+  /** Serve `GET path` with a handler of its own (static files, server-sent events). */
+  addRawRoute(path: string, fn: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>): void {
+    this.rawRoutes.set(path, fn);
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = (req.url ?? "/").split("?")[0];
     if (url === "/metrics") {
@@ -141,6 +147,11 @@ export class OpsServer {
     if (json && req.method === "GET") {
       res.setHeader("content-type", "application/json");
       res.end(JSON.stringify(await json(new URL(req.url ?? "/", "http://x").searchParams)));
+      return;
+    }
+    const raw = this.rawRoutes.get(url ?? "");
+    if (raw && req.method === "GET") {
+      await raw(req, res);
       return;
     }
     const post = this.postRoutes.get(url ?? "");

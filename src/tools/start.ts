@@ -190,6 +190,7 @@ async function main(): Promise<void> {
 
     say(`cluster up in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
     say("clients:    ws://127.0.0.1:7000  ws://127.0.0.1:7001");
+    say("dashboard:  http://127.0.0.1:9301/dashboard/  (also :9302 — every coordinator serves it)");
     for (const r of roles) say(`${r.name.padEnd(10)} pid ${r.child.pid}  ops http://127.0.0.1:${r.opsPort}/metrics  log .rift/logs/${r.name}.log`);
     say(`zookeeper  ${state.zookeeper.connect}`);
     say(`redis      ${state.redis.url}`);

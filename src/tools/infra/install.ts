@@ -29,6 +29,9 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { pkg: "python3-kazoo", what: "kazoo for /usr/bin/python3", probe: () => pythonHasKazoo() },
 ];
 
+/** What the dashboard's browser test needs (installed by that test, not by `infra up`). */
+export const BROWSER_REQUIREMENTS: readonly Requirement[] = [{ pkg: "chromium", what: "Chromium (headless browser tests)", file: "/usr/bin/chromium" }];
+
 /** Distinct packages whose requirement is not met. */
 export function missingPackages(reqs: readonly Requirement[], exists: (file: string) => boolean): string[] {
   const out = new Set<string>();
@@ -46,17 +49,17 @@ function pythonHasKazoo(): boolean {
 }
 
 /** Installs missing packages (logging progress); no-op when everything is present. */
-export async function ensurePackages(log: (line: string) => void): Promise<void> {
-  const missing = missingPackages(REQUIREMENTS, existsSync);
+export async function ensurePackages(log: (line: string) => void, reqs: readonly Requirement[] = REQUIREMENTS): Promise<void> {
+  const missing = missingPackages(reqs, existsSync);
   if (missing.length === 0) return;
   const cmd = `apt-get update && apt-get install -y ${missing.join(" ")}`;
   if (process.getuid?.() !== 0) {
     throw new RiftError("INFRA_INSTALL_FAILED", `missing packages ${missing.join(", ")}; run as root: ${cmd}`);
   }
-  log(`installing missing packages: ${missing.join(" ")} (this takes ~30 s)`);
+  log(`installing missing packages: ${missing.join(" ")} (this takes 30-90 s)`);
   const t0 = Date.now();
   await run("sh", ["-c", cmd], log);
-  const still = missingPackages(REQUIREMENTS, existsSync);
+  const still = missingPackages(reqs, existsSync);
   if (still.length > 0) throw new RiftError("INFRA_INSTALL_FAILED", `still missing after install: ${still.join(", ")}`);
   log(`packages installed (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
 }
