@@ -117,6 +117,56 @@ export const GLOBAL_MIGRATIONS: MigrationSet = { set: "global", list: [
       );
     `,
   },
+  {
+    version: 4,
+    name: "game_log (daily range partitions) and analytics_events (issue #9)",
+    sql: `
+      -- partitions game_log_YYYYMMDD are created ahead / dropped by retention at runtime
+      -- (src/core/ops/game-log.ts maintainPartitions), not by migrations
+      CREATE TABLE game_log (
+        id      bigserial,
+        at      timestamptz NOT NULL,
+        kind    text NOT NULL,
+        user_id bigint NOT NULL DEFAULT 0,
+        node    text NOT NULL,
+        detail  jsonb NOT NULL DEFAULT '{}'
+      ) PARTITION BY RANGE (at);
+      CREATE INDEX game_log_user_at_idx ON game_log (user_id, at);
+      CREATE INDEX game_log_at_idx ON game_log (at);
+      CREATE TABLE analytics_events (
+        stream_id   text PRIMARY KEY,
+        user_id     bigint NOT NULL,
+        name        text NOT NULL,
+        props       jsonb NOT NULL DEFAULT '{}',
+        client_at   timestamptz,
+        received_at timestamptz NOT NULL,
+        stored_at   timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX analytics_events_name_idx ON analytics_events (name, received_at);
+    `,
+  },
+  {
+    version: 5,
+    name: "trades (two-phase-commit records) and item_id_blocks (global item ids, issue #7)",
+    sql: `
+      -- one row per trade; state 'committing'/'aborting' is the 2PC decision (the commit point)
+      CREATE TABLE trades (
+        id           text PRIMARY KEY,
+        state        text NOT NULL CHECK (state IN ('preparing', 'committing', 'aborting', 'done')),
+        outcome      text CHECK (outcome IN ('committed', 'aborted')),
+        participants jsonb NOT NULL,
+        shards       text[] NOT NULL,
+        spec         jsonb NOT NULL,
+        reason       text,
+        created_at   timestamptz NOT NULL DEFAULT now(),
+        decided_at   timestamptz,
+        done_at      timestamptz
+      );
+      CREATE INDEX trades_open_idx ON trades (created_at) WHERE state <> 'done';
+      -- item ids are handed out in blocks of 1000 (one nextval per block)
+      CREATE SEQUENCE item_id_blocks START 1 INCREMENT BY 1000;
+    `,
+  },
 ] };
 
 /** Every player shard. */
@@ -135,6 +185,45 @@ export const SHARD_MIGRATIONS: MigrationSet = { set: "shard", list: [
         owner_epoch bigint NOT NULL DEFAULT 0,
         owner       text,
         updated_at  timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
+  {
+    version: 2,
+    name: "inventory, wallets, item_ledger, trade_applied (issue #7)",
+    sql: `
+      CREATE TABLE inventory (
+        item_id    bigint PRIMARY KEY,
+        user_id    bigint NOT NULL,
+        kind       text   NOT NULL,
+        qty        int    NOT NULL CHECK (qty > 0),
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX inventory_user_idx ON inventory (user_id);
+      CREATE TABLE wallets (
+        user_id    bigint PRIMARY KEY,
+        currency   bigint NOT NULL DEFAULT 0 CHECK (currency >= 0),
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      -- every item creation / move / deletion and every currency change on this shard
+      CREATE TABLE item_ledger (
+        id        bigserial PRIMARY KEY,
+        op        text   NOT NULL,
+        item_id   bigint,
+        kind      text,
+        qty       int,
+        currency  bigint,
+        from_user bigint,
+        to_user   bigint,
+        trade_id  text,
+        at        timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX item_ledger_item_idx ON item_ledger (item_id);
+      CREATE INDEX item_ledger_trade_idx ON item_ledger (trade_id);
+      -- written inside each trade's prepared transaction: "this trade's part here is committed"
+      CREATE TABLE trade_applied (
+        trade_id   text PRIMARY KEY,
+        applied_at timestamptz NOT NULL DEFAULT now()
       );
     `,
   },

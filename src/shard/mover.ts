@@ -32,7 +32,7 @@ import type { Queryable, ShardRouter } from "./router.js";
 import type { PgShardMap } from "./shard-map.js";
 
 /** Tables on a shard that hold per-user rows keyed by `user_id` (moved together). */
-export const SHARD_USER_TABLES = ["players"] as const;
+export const SHARD_USER_TABLES = ["players", "inventory", "wallets"] as const;
 
 /** Talks to the game server that owns users (real: ops API over HTTP; tests: doubles). */
 export interface OwnerControl {
@@ -262,11 +262,20 @@ export class UserMover {
 
     // g. clean up the source (a failure leaves 'flipped' rows for recover())
     try {
-      await router.query(
+      await router.transaction(
         source,
-        `DELETE FROM players p USING unnest($1::bigint[], $2::bigint[]) AS v(id, epoch)
-          WHERE p.user_id = v.id AND p.owner_epoch = v.epoch`,
-        [[...epochs.keys()], [...epochs.values()]],
+        async (tx) => {
+          // the player row goes only if still at the fenced epoch; the user's other rows with it
+          const { rows } = await tx.query<{ user_id: string }>(
+            `DELETE FROM players p USING unnest($1::bigint[], $2::bigint[]) AS v(id, epoch)
+              WHERE p.user_id = v.id AND p.owner_epoch = v.epoch RETURNING p.user_id`,
+            [[...epochs.keys()], [...epochs.values()]],
+          );
+          const gone = rows.map((r) => Number(r.user_id));
+          for (const table of SHARD_USER_TABLES) {
+            if (table !== "players" && gone.length > 0) await tx.query(`DELETE FROM ${table} WHERE user_id = ANY($1::bigint[])`, [gone]);
+          }
+        },
         { idempotent: true },
       );
       await router.query(g, "DELETE FROM shard_moves WHERE move_id = $1 AND user_id = ANY($2::bigint[])", [moveId, movable], { idempotent: true });

@@ -11,31 +11,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Zk } from "../../src/core/cluster/zk.js";
 import { loadConfig } from "../../src/core/config.js";
 import { silentLogger } from "../../src/core/log.js";
+import { inventoryOn, PgItemRepository } from "../../src/shard/items.js";
 import { UserMover, type MoveReport, type OwnerControl } from "../../src/shard/mover.js";
 import { HttpOwnerControl } from "../../src/shard/owner-control.js";
 import { openShardTools, type ShardTools } from "../../src/tools/opsctl/shard-tools.js";
 import { TestCluster } from "../helpers/cluster.js";
-import { waitFor } from "../helpers/processes.js";
+import { waitFor, runOpsctl } from "../helpers/processes.js";
 import { prng, walkAll } from "../e2e/support.js";
 import { seedPlayers, wander, type Players } from "../fault/support.js";
 
 const WORLD = 2000;
 
-function opsctl(env: Record<string, string>, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/tools/opsctl/cli.ts", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const opsctl = (env: Record<string, string>, args: string[]) => runOpsctl(env, args, 90000);
 
 describe("online user move between shards", { timeout: 240_000 }, () => {
   let cluster: TestCluster | undefined;
@@ -157,11 +144,19 @@ describe("online user move between shards", { timeout: 240_000 }, () => {
 
     const user = players.ids[0]!;
     const from = (await tools!.data.shardMap.readMappings([user])).get(user)!;
+    // items and currency move with the user (every table of SHARD_USER_TABLES)
+    const items = new PgItemRepository({ router: c.data.router, shardMap: c.data.shardMap, globalScope: c.env.RIFT__DB__GLOBALSCOPE ?? "global" });
+    const itemIds = await items.grantItems(user, [{ kind: "sword", qty: 1 }, { kind: "potion", qty: 3 }]);
+    await items.grantCurrency(user, 250);
     const to = shards.map((s) => s.name).find((s) => s !== from)!;
     const moved = await opsctl(env, ["shard", "move-user", String(user), to, "--json"]);
     expect(moved.code, moved.stderr).toBe(0);
     expect(JSON.parse(moved.stdout)).toMatchObject({ user, to, moved: 1, skipped: [] });
     expect((await tools!.data.shardMap.readMappings([user])).get(user)).toBe(to);
+    expect((await inventoryOn(c.data.router, to, [user])).map((i) => i.itemId).sort()).toEqual([...itemIds].sort());
+    expect(await inventoryOn(c.data.router, from, [user])).toEqual([]);
+    const wallets = async (shard: string) => (await c.data.router.query<{ currency: string }>(shard, "SELECT currency FROM wallets WHERE user_id = $1", [user], { idempotent: true })).rows.map((r) => Number(r.currency));
+    expect([await wallets(from), await wallets(to)]).toEqual([[], [250]]);
     // the user keeps playing on its new shard
     const cl = players.clients[0]!;
     const goal = { x: Math.round(cl.self!.x) + 3, y: Math.round(cl.self!.y) - 2 };
