@@ -96,6 +96,9 @@ export class RiftClient {
   private pendingHello: Pending<ServerBody<"welcome">> | undefined;
   private pendingAuth: { kind: "register" | "login"; p: Pending<unknown> } | undefined;
   private readonly pendingPings = new Map<number, Pending<number>>();
+  /** `analytics` events waiting for `analyticsAck` (by id; the gateway answers in order). */
+  private readonly pendingAnalytics = new Map<number, Pending<void>>();
+  private analyticsId = 0;
   private enterWaiters: Pending<ServerBody<"enter">>[] = [];
   private seq = 0;
   private closeInfo: CloseInfo | undefined;
@@ -310,6 +313,20 @@ export class RiftClient {
     return p;
   }
 
+  /**
+   * Record a client analytics event (after login). Resolves when the gateway acknowledged it
+   * (queued durably: it will reach the analytics table); rejects with RiftError
+   * ANALYTICS_UNAVAILABLE, a timeout, or the close error. Props: at most 16 keys with
+   * string (≤ 256 chars), number, boolean or null values.
+   */
+  analytics(name: string, props: Record<string, string | number | boolean | null> = {}): Promise<void> {
+    const id = (this.analyticsId = (this.analyticsId + 1) >>> 0);
+    const p = this.request<void>((p) => this.pendingAnalytics.set(id, p), "analytics");
+    p.catch(() => undefined).finally(() => this.pendingAnalytics.delete(id));
+    this.send("analytics", { id, name, props, at: Date.now() });
+    return p;
+  }
+
   /** Send any bytes as one binary frame (tests of the server's input validation). */
   sendRaw(bytes: Uint8Array): void {
     this.transport?.send(bytes);
@@ -460,7 +477,25 @@ export class RiftClient {
         this.features = msg.b.features;
         this.emit("features", msg.b);
         break;
+      case "analyticsAck": {
+        const p = this.pendingAnalytics.get(msg.b.id);
+        if (p) {
+          this.pendingAnalytics.delete(msg.b.id);
+          clearTimeout(p.timer);
+          p.resolve();
+        }
+        break;
+      }
       case "error": {
+        if (msg.b.re === "analytics") {
+          // answers come in order: the oldest pending analytics event failed
+          const first = this.pendingAnalytics.entries().next().value;
+          if (first) {
+            this.pendingAnalytics.delete(first[0]);
+            clearTimeout(first[1].timer);
+            first[1].reject(new RiftError(errorByCode(msg.b.code)?.key ?? "INTERNAL", msg.b.message));
+          }
+        }
         const a = this.pendingAuth;
         if (a) {
           this.pendingAuth = undefined;
@@ -503,8 +538,10 @@ export class RiftClient {
       ...(this.pendingHello ? [this.pendingHello] : []),
       ...(this.pendingAuth ? [this.pendingAuth.p] : []),
       ...this.pendingPings.values(),
+      ...this.pendingAnalytics.values(),
       ...this.enterWaiters,
     ] as Pending<never>[];
+    this.pendingAnalytics.clear();
     this.pendingHello = undefined;
     this.pendingAuth = undefined;
     this.pendingPings.clear();

@@ -15,6 +15,8 @@ import type { RoleMain } from "../core/runtime.js";
 import { createCoordinatorMetrics } from "./metrics.js";
 import { Placer } from "./placer.js";
 import { metricsSource, startMonitor } from "../core/ops/monitor.js";
+import { startOpsBackground } from "../core/ops/log-wiring.js";
+import { applyMigrations, GLOBAL_MIGRATIONS } from "../shard/migrations.js";
 import { PgOpsStore } from "../core/ops/events.js";
 import { createDataLayer } from "../shard/data-layer.js";
 import { Redis } from "ioredis";
@@ -74,6 +76,15 @@ export const coordinatorMain: RoleMain = async (ctx) => {
   });
   dashboard.register(ctx.ops);
   lifecycle.onShutdown("dashboard", () => dashboard.close());
+
+  // game-log partition maintenance + analytics consumer (global DB only; background, see log-wiring.ts)
+  const g = config.db.globalScope;
+  startOpsBackground(
+    ctx,
+    (sql, p) => data.router.query(g, sql, p, { idempotent: true }),
+    (fn) => data.router.transaction(g, (c) => fn((sql, p) => c.query(sql, p)), { idempotent: true }),
+    () => data.router.transaction(g, (c) => applyMigrations(c, GLOBAL_MIGRATIONS, log), { idempotent: true }),
+  );
 
   startMonitor(ctx, metricsSource(ctx.metrics, {}, () => 0, () => election.state));
   await registerSelf(ctx, zk, log, { facts: {}, load: () => (election.state === "leader" ? 1 : 0) });

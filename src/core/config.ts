@@ -50,6 +50,22 @@ export const ConfigSchema = z.strictObject({
     monitorTtlMs: z.number().int().min(200).max(600_000),
     /** Feature switches and flags: period of the full reload from the global DB (pub/sub carries changes in between; 0 = never). */
     reconcileMs: z.number().int().min(0),
+    /** Game log (table game_log, daily partitions): days of full partitions kept besides today; older ones are detached and dropped. */
+    logRetentionDays: z.number().int().min(1).max(3650),
+    /** Game log: partitions created ahead of today (today … today+N). */
+    logPartitionsAhead: z.number().int().min(1).max(60),
+    /** Game log: period of the partition maintenance (coordinators, advisory-locked). */
+    logMaintenanceMs: z.number().int().min(1000),
+    /** Game log writer: flush period of the in-memory buffer (one multi-row INSERT). */
+    logFlushMs: z.number().int().min(10).max(60_000),
+    /** Game log writer: buffer bound; when full the oldest row is dropped (rift_game_log_dropped_total). */
+    logBufferMax: z.number().int().min(10),
+    /** Client analytics: approximate max length of the Redis Stream <keyPrefix>analytics (XADD MAXLEN ~). */
+    analyticsMaxLen: z.number().int().min(100),
+    /** Client analytics consumer (coordinators): entries per XREADGROUP / INSERT batch. */
+    analyticsBatchMax: z.number().int().min(1).max(10_000),
+    /** Client analytics consumer: pending entries idle this long are claimed (XAUTOCLAIM) from a dead consumer. */
+    analyticsClaimIdleMs: z.number().int().min(100),
   }),
   log: z.strictObject({
     level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
@@ -76,6 +92,17 @@ export const ConfigSchema = z.strictObject({
     closeGraceMs: positiveInt,
     /** A zone placed elsewhere while its old server is alive: wait this long for the old server's hand-over, then force it. */
     handoverTimeoutMs: positiveInt,
+    /** External shop catalogue service, called through a circuit breaker (src/gateway/shop-catalog.ts). */
+    shopCatalog: z.strictObject({
+      /** `GET` URL of the service; "" = the built-in catalogue (no external call). */
+      url: z.string().max(2048).refine((u) => u === "" || /^https?:\/\//.test(u), "must be empty or an http(s) URL"),
+      timeoutMs: positiveInt,
+      /** Reuse a successful answer this long (0 = ask on every request). */
+      cacheMs: z.number().int().min(0),
+      errorThresholdPercentage: z.number().min(0).max(100),
+      volumeThreshold: z.number().int().min(0),
+      resetTimeoutMs: positiveInt,
+    }),
   }),
   field: z.strictObject({
     linkPort: port,
@@ -99,6 +126,11 @@ export const ConfigSchema = z.strictObject({
     overflowWindowMs: positiveInt,
     /** Graceful drain (SIGTERM / opsctl drain): max wait for the coordinator to move our zones and users away. */
     drainTimeoutMs: positiveInt,
+    /** Exception isolation: a user whose requests fault this often within faultWindowMs is disconnected (HANDLER_CRASH_LOOP). */
+    maxFaults: positiveInt,
+    faultWindowMs: positiveInt,
+    /** Ops API `POST /debug/fault` (make a user's next requests throw): drills and tests only. */
+    faultInjection: z.boolean(),
   }),
   chat: z.strictObject({
     /** Port of the chat server's gateway-link WebSocket server (0 = any free port). */

@@ -26,6 +26,9 @@ import type { GatewayMetrics } from "./metrics.js";
 import { TokenBucket } from "./rate-limiter.js";
 import { BoundedSender } from "./send-queue.js";
 import { FEATURE_OF_REQUEST, SHOP_CATALOGUE, type FeatureGate } from "./shop.js";
+import type { ShopCatalog } from "./shop-catalog.js";
+import type { AnalyticsSink } from "../core/ops/analytics.js";
+import type { GameLogSink } from "../core/ops/game-log.js";
 import type { SessionHub } from "./sessions.js";
 import type { ClientSocket, RoutedClient, UserRouterApi } from "./types.js";
 
@@ -51,6 +54,12 @@ export interface ConnectionDeps {
   ops?: FeatureGate;
   /** Chat (docs/CHAT.md); without it chat messages get `chatError RIFT_CHAT_UNAVAILABLE`. */
   chat?: ChatApi;
+  /** Shop catalogue source (external service behind a breaker); without it the built-in SHOP_CATALOGUE. */
+  shop?: ShopCatalog;
+  /** Client analytics queue (Redis Stream, issue #9); without it `analytics` gets `error RIFT_ANALYTICS_UNAVAILABLE`. */
+  analytics?: AnalyticsSink;
+  /** Game log (login/logout rows, issue #9); optional. */
+  gameLog?: GameLogSink;
   metrics: GatewayMetrics;
   log: Logger;
   /** Monotonic ms clock (rate limiter, latencies). */
@@ -216,7 +225,15 @@ export class ClientConnection implements RoutedClient {
         return this.deps.chat.handle(this.userId!, msg);
       case "shopList":
         if (this.st !== "attaching" && this.st !== "playing") return this.unexpected(msg.t);
-        return this.send("shop", { items: SHOP_CATALOGUE.map((i) => ({ ...i })) });
+        if (!this.deps.shop) return this.send("shop", { items: SHOP_CATALOGUE.map((i) => ({ ...i })) });
+        // async (never rejects: fallback catalogue); answer when it settles if still logged in
+        void this.deps.shop.list().then((items) => {
+          if (this.st === "attaching" || this.st === "playing") this.send("shop", { items: items.map((i) => ({ ...i })) });
+        });
+        return;
+      case "analytics":
+        if (this.st !== "attaching" && this.st !== "playing") return this.unexpected(msg.t);
+        return this.analytics(msg.b);
     }
   }
 
@@ -234,6 +251,25 @@ export class ClientConnection implements RoutedClient {
   notice(text: string): void {
     if (this.st !== "attaching" && this.st !== "playing") return;
     this.send("chatNotice", { kind: "announce", text });
+  }
+
+  /** Queue an analytics event in Redis (never the game servers); ack once queued. */
+  private analytics(b: ClientMessage & { t: "analytics" } extends { b: infer B } ? B : never): void {
+    const fail = () => {
+      const d = ErrorCatalog.ANALYTICS_UNAVAILABLE;
+      if (this.st !== "closed") this.send("error", { code: d.code, message: d.message, re: "analytics" });
+    };
+    if (!this.deps.analytics) return fail();
+    const e = { userId: this.userId!, name: b.name, props: b.props, receivedAt: (this.deps.wallClock ?? Date.now)(), ...(b.at !== undefined ? { clientAt: b.at } : {}) };
+    this.deps.analytics.append(e).then(
+      () => {
+        if (this.st !== "closed") this.send("analyticsAck", { id: b.id });
+      },
+      (err: unknown) => {
+        this.deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, "gateway: analytics append failed");
+        fail();
+      },
+    );
   }
 
   private input(type: string, body: unknown): void {
@@ -269,6 +305,7 @@ export class ClientConnection implements RoutedClient {
     this.deps.metrics.handshakeSeconds.observe((this.now() - this.openedAt) / 1000);
     this.st = "attaching";
     this.send("session", { userId, name, token: res.token });
+    this.deps.gameLog?.log("login", userId, { gateway: this.deps.gatewayId, zone: res.zone });
     this.refreshFeatures(true);
     if (this.st === "attaching") this.deps.chat?.login(userId, name, this);
     if (this.st === "attaching") this.deps.router.attach(userId, name, res.zone, this);
@@ -375,6 +412,7 @@ export class ClientConnection implements RoutedClient {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = undefined;
     if (this.userId !== undefined) this.deps.chat?.logout(this.userId, this);
+    if (this.userId !== undefined && wasAttached) this.deps.gameLog?.log("logout", this.userId, { gateway: this.deps.gatewayId, reason: key, code });
     if (this.userId !== undefined && this.deps.sessions.release(this.userId, this) && wasAttached) {
       this.deps.router.detach(this.userId, key === "client" ? "disconnected" : key, this);
     }

@@ -19,6 +19,9 @@ import { linkClientFactory, UserRouter, type LinkFactory } from "./router.js";
 import { ClientServer } from "./server.js";
 import { SessionHub } from "./sessions.js";
 import type { FeatureGate } from "./shop.js";
+import type { ShopCatalog } from "./shop-catalog.js";
+import type { AnalyticsSink } from "../core/ops/analytics.js";
+import type { GameLogSink } from "../core/ops/game-log.js";
 
 /** Features announced in `welcome` (what this gateway build supports). */
 export const GATEWAY_FEATURES = ["move", "travel", "ping", "aoi-cells", "relocate", "chat", "shop"] as const;
@@ -38,6 +41,11 @@ export interface GatewayOptions {
   ops?: FeatureGate;
   /** Chat: members of role `chat` and the `chat` config section (no chat without them). */
   chat?: { view: MemberView; config: Config["chat"]; linkFactory?: ChatLinkFactory };
+  /** Shop catalogue source (src/gateway/shop-catalog.ts); default: the built-in catalogue. */
+  shop?: ShopCatalog;
+  /** Client analytics queue and game log (issue #9; src/core/ops). */
+  analytics?: AnalyticsSink;
+  gameLog?: GameLogSink;
 }
 
 export class Gateway {
@@ -97,6 +105,9 @@ export class Gateway {
           router: this.router,
           ...(opts.ops ? { ops: opts.ops } : {}),
           ...(chat ? { chat } : {}),
+          ...(opts.shop ? { shop: opts.shop } : {}),
+          ...(opts.analytics ? { analytics: opts.analytics } : {}),
+          ...(opts.gameLog ? { gameLog: opts.gameLog } : {}),
           metrics: this.metrics,
           log,
         }),

@@ -13,6 +13,8 @@ import { Gateway, startZoneOf } from "./gateway.js";
 import { GATEWAY_MONITOR_METRICS, metricsSource, startMonitor } from "../core/ops/monitor.js";
 import { openOpsState } from "../core/ops/wiring.js";
 import { followOps } from "./ops.js";
+import { shopCatalogFromConfig } from "./shop-catalog.js";
+import { openAnalyticsProducer, openGameLog } from "../core/ops/log-wiring.js";
 
 export const startGateway: RoleMain = async (ctx) => {
   const { config, lifecycle, nodeId } = ctx;
@@ -26,7 +28,13 @@ export const startGateway: RoleMain = async (ctx) => {
   await chatView.ready();
 
   const ops = await openOpsState(ctx, (sql, p) => data.router.query(config.db.globalScope, sql, p, { idempotent: true }));
-  const gateway = new Gateway({ id: nodeId, host: config.node.host, config: config.gateway, auth, placement, view, log, registry: ctx.metrics, ops, chat: { view: chatView, config: config.chat } });
+  // game log + analytics queue: opened before the gateway so they flush after it stopped
+  const g = config.db.globalScope;
+  const gameLog = openGameLog(ctx, (sql, p) => data.router.query(g, sql, p, { idempotent: true }), (fn) => data.router.transaction(g, (c) => fn((sql, p) => c.query(sql, p)), { idempotent: true }));
+  const opsSinks = { gameLog, analytics: openAnalyticsProducer(ctx) };
+  const shop = shopCatalogFromConfig(config.gateway.shopCatalog, { registry: ctx.metrics, log });
+  lifecycle.onShutdown("shop-catalog", () => shop.close());
+  const gateway = new Gateway({ id: nodeId, host: config.node.host, config: config.gateway, auth, placement, view, log, registry: ctx.metrics, ops, chat: { view: chatView, config: config.chat }, shop, ...opsSinks });
   followOps(ops, gateway);
   const port = await gateway.start();
   lifecycle.onShutdown("gateway", () => gateway.stop());

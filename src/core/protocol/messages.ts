@@ -32,6 +32,10 @@ const chatMessage = z.strictObject({
 });
 
 /** Client → server. */
+/** Analytics event names and the props bound (client message `analytics`). */
+export const ANALYTICS_NAME = /^[a-z][a-z0-9_.-]{0,47}$/;
+export const ANALYTICS_MAX_PROPS = 16;
+
 export const ClientSchemas = {
   /** First message on every connection. */
   hello: z.strictObject({ proto: z.number().int(), client: z.string().max(64) }),
@@ -54,6 +58,21 @@ export const ClientSchemas = {
   chatLeave: z.strictObject({ ch: z.string().regex(CHAT_GROUP_CHANNEL, "party:<id> or guild:<id>") }),
   /** The shop catalogue (feature `shop`): answered with `shop`, or `error RIFT_FEATURE_DISABLED` (re: "shopList") when the shop is off. */
   shopList: z.strictObject({}),
+  /**
+   * A client analytics event (issue #9; after login). `id` is the client's number for the
+   * acknowledgement `analyticsAck {id}` (sent once the event is queued durably) or
+   * `error RIFT_ANALYTICS_UNAVAILABLE` (re: "analytics"). At most 16 props; the whole message
+   * stays within the frame limit.
+   */
+  analytics: z.strictObject({
+    id: u32,
+    name: z.string().regex(ANALYTICS_NAME, "lower-case [a-z0-9_.-], starting with a letter, at most 48 characters"),
+    props: z
+      .record(z.string().min(1).max(32), z.union([z.string().max(256), z.number().finite(), z.boolean(), z.null()]))
+      .refine((p) => Object.keys(p).length <= ANALYTICS_MAX_PROPS, `at most ${ANALYTICS_MAX_PROPS} props`),
+    /** Client clock (ms since the epoch), optional. */
+    at: z.number().finite().optional(),
+  }),
 } as const;
 
 export type ClientSchemaTable = typeof ClientSchemas;
@@ -93,6 +112,8 @@ export const ServerSchemas = {
   features: z.strictObject({ features: z.array(z.string()) }),
   /** The shop catalogue (answer to `shopList`). */
   shop: z.strictObject({ items: z.array(z.strictObject({ id: z.string(), name: z.string(), price: z.number().int().min(0) })) }),
+  /** An `analytics` event with this id is queued durably (Redis Stream); it will reach the analytics table. */
+  analyticsAck: z.strictObject({ id: u32 }),
 } as const;
 
 export type ServerSchemaTable = typeof ServerSchemas;
