@@ -13,6 +13,7 @@ import { createChatMetrics } from "./metrics.js";
 import { Moderation } from "./moderation.js";
 import { loadModeration, RedisHistoryStore, subscribeModeration } from "./redis.js";
 import { ChatServer } from "./server.js";
+import { metricsSource, startMonitor } from "../core/ops/monitor.js";
 
 export const chatMain: RoleMain = async (ctx) => {
   const { config, lifecycle } = ctx;
@@ -47,6 +48,7 @@ export const chatMain: RoleMain = async (ctx) => {
   lifecycle.onShutdown("chat-server", () => server.stop());
   ctx.ops.addHealthCheck("chat", () => ({ ok: !lifecycle.shuttingDown, detail: `${server.linkCount} gateway links` }));
 
+  startMonitor(ctx, metricsSource(ctx.metrics, {}, () => server.service.memberTotal, () => `${server.linkCount} gateway links`));
   await registerSelf(ctx, zk, log, { facts: { linkPorts: [port] }, load: () => server.service.memberTotal });
   log.info({ linkPort: port, opsPort: ctx.opsPort }, "chat server listening");
 };

@@ -70,6 +70,8 @@ export const ErrorCatalog = {
   PERSIST_REJECTED: def({ code: "RIFT_PERSIST_REJECTED", message: "state could not be saved; reload from the database", close: 4032 }),
   OWNERSHIP_LOST: def({ code: "RIFT_OWNERSHIP_LOST", message: "this server no longer owns the user", close: 4033 }),
   SHUTTING_DOWN: def({ code: "RIFT_SHUTTING_DOWN", message: "server is shutting down", close: 4034 }),
+  HANDLER_FAILED: def({ code: "RIFT_HANDLER_FAILED", message: "the server failed to handle your request (the error was recorded)" }),
+  HANDLER_CRASH_LOOP: def({ code: "RIFT_HANDLER_CRASH_LOOP", message: "requests of this user keep failing on the server; reconnect later", close: 4036 }),
   PERSIST_UNAVAILABLE: def({ code: "RIFT_PERSIST_UNAVAILABLE", message: "the database has not accepted this user's state for too long; reconnect later", close: 4035 }),
   QUEUE_FULL: def({ code: "RIFT_QUEUE_FULL", message: "bounded queue is full" }),
   MOVE_REJECTED: def({ code: "RIFT_MOVE_REJECTED", message: "movement rejected" }),
@@ -87,6 +89,11 @@ export const ErrorCatalog = {
   // ---- operations (issue #9: switches, flags, operator events) ----
   FEATURE_DISABLED: def({ code: "RIFT_FEATURE_DISABLED", message: "this feature is disabled", http: 409 }),
   KICKED: def({ code: "RIFT_KICKED", message: "disconnected by an operator", close: 4040 }),
+  ANALYTICS_UNAVAILABLE: def({ code: "RIFT_ANALYTICS_UNAVAILABLE", message: "the analytics queue is unavailable, the event was not recorded" }),
+
+  // ---- items and trades (issue #7) ----
+  TRADE_REJECTED: def({ code: "RIFT_TRADE_REJECTED", message: "trade rejected; nothing was changed", http: 409 }),
+  TRADE_IN_DOUBT: def({ code: "RIFT_TRADE_IN_DOUBT", message: "trade outcome not yet known; the recovery task will finish it", http: 503 }),
 
   // ---- internal ----
   OPS_BAD_REQUEST: def({ code: "RIFT_OPS_BAD_REQUEST", message: "invalid ops API request", http: 400 }),

@@ -15,6 +15,8 @@ import { openDataLayer } from "../shard/data-layer.js";
 import { FieldDrain, followPlacement, guardSession } from "./ownership.js";
 import { createFieldScene } from "./scene.js";
 import { ShardMoveParticipant } from "./shard-moves.js";
+import { openGameLog } from "../core/ops/log-wiring.js";
+import { registerFaultDrill } from "./fault-drill.js";
 import { FIELD_MONITOR_METRICS, metricsSource, startMonitor } from "../core/ops/monitor.js";
 
 export const fieldMain: RoleMain = async (ctx) => {
@@ -22,7 +24,10 @@ export const fieldMain: RoleMain = async (ctx) => {
   const { zk, placement } = await joinCluster(ctx, log);
   const data = await openDataLayer(ctx);
 
+  const g = config.db.globalScope;
+  const gameLog = openGameLog(ctx, (sql, p) => data.router.query(g, sql, p, { idempotent: true }), (fn) => data.router.transaction(g, (c) => fn((sql, p) => c.query(sql, p)), { idempotent: true }));
   const scene = createFieldScene({
+    gameLog,
     config,
     nodeId,
     repo: data.players,
@@ -33,6 +38,7 @@ export const fieldMain: RoleMain = async (ctx) => {
   });
   const moves = new ShardMoveParticipant({ writes: scene, cache: data.shardMap, log });
   moves.register(ctx.ops);
+  if (config.field.faultInjection) registerFaultDrill(ctx.ops, scene, log);
   lifecycle.onShutdown("shard-moves", () => moves.close()); // runs after the scene's drain
   const linkPorts = await scene.start();
   lifecycle.onShutdown("scene", () => scene.shutdown());

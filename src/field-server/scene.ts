@@ -9,6 +9,7 @@ import { SceneHost } from "../core/scene/scene-host.js";
 import { createIoHost } from "../core/transport/io-workers.js";
 import { DEFAULT_HP, checkRules, type FieldRules } from "../game/rules.js";
 import type { PlayerRepository } from "../shard/types.js";
+import type { GameLogSink } from "../core/ops/game-log.js";
 import { fieldHandlers } from "./handlers.js";
 
 /** Max ops in one gateway → server frame (gateways batch at most 512). */
@@ -29,6 +30,8 @@ export interface FieldSceneDeps {
   zoneExists?: (zone: string) => boolean;
   /** Whether a zone is placed on this server now (coordinator placement). */
   placedHere?: (zone: string) => boolean;
+  /** Game log (error traces, transfers). */
+  gameLog?: GameLogSink;
 }
 
 export function createFieldScene(deps: FieldSceneDeps): SceneHost {
@@ -69,5 +72,7 @@ export function createFieldScene(deps: FieldSceneDeps): SceneHost {
     log,
     ...(deps.zoneExists ? { zoneExists: deps.zoneExists } : {}),
     ...(deps.placedHere ? { placedHere: deps.placedHere } : {}),
+    ...(deps.gameLog ? { gameLog: deps.gameLog } : {}),
+    faults: { maxFaults: f.maxFaults, windowMs: f.faultWindowMs },
   });
 }

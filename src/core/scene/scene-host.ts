@@ -58,6 +58,8 @@ import { InputGuard } from "./input-guard.js";
 import { createSceneMetrics, type SceneMetrics } from "./metrics.js";
 import { SessionTable, type Session } from "./sessions.js";
 import { WriteBehind, type FinalResult } from "./write-behind.js";
+import { FaultIsolation, type FaultTrace } from "./fault-isolation.js";
+import type { GameLogSink } from "../ops/game-log.js";
 
 export interface SceneHostOptions {
   nodeId: string;
@@ -85,6 +87,10 @@ export interface SceneHostOptions {
   /** Whether a channel key (`z1`, `z1#2`) is placed on this server now (default: every zone in `zones`, channel 1). */
   placedHere?: (channel: string) => boolean;
   clock?: LoopClock;
+  /** Game log (DB, daily partitions): error traces of faulting handlers, transfers. */
+  gameLog?: GameLogSink;
+  /** Exception isolation: faults of one user within `windowMs` before it is kicked (default 3 / 60 s). */
+  faults?: { maxFaults?: number; windowMs?: number; recentPerUser?: number };
 }
 
 interface QueuedInput {
@@ -118,7 +124,9 @@ export class SceneHost {
   private looping = false;
   private now = 0;
   private skippedSeen = 0;
+  private tickNo = 0;
   private readonly ctx: SceneContext;
+  private readonly faultIsolation: FaultIsolation;
 
   constructor(private readonly opts: SceneHostOptions) {
     this.log = opts.log.child({ component: "scene" });
@@ -163,6 +171,7 @@ export class SceneHost {
       onError: (err, tick) => this.log.error({ err, tick }, "tick failed"),
     });
     this.ctx = this.makeContext();
+    this.faultIsolation = new FaultIsolation({ server: opts.nodeId, ...opts.faults });
   }
 
   /** Start IO units, the tick loop and write-behind. Resolves with the link ports. */
@@ -402,6 +411,7 @@ export class SceneHost {
     this.sessions.remove(s.user);
     this.interest.remove(s.link, s.cells);
     this.guard.forget(s.user);
+    this.faultIsolation.forget(s.user);
     this.metrics.ccu.dec({ zone: s.zone });
     return { userId: s.user, name: s.name, zone, x: pos?.x ?? e?.x ?? 0, y: pos?.y ?? e?.y ?? 0, hp: s.hp };
   }
@@ -444,6 +454,7 @@ export class SceneHost {
 
   private travel(s: Session, zone: string): void {
     const link = s.link;
+    this.opts.gameLog?.log("transfer", s.user, { from: s.zone, to: zone, server: this.opts.nodeId });
     const state = this.removeSession(s, zone, spawnPoint(zone, this.opts.rules));
     void this.writeBehind.release(s.user, state).then((r) => this.transferOrKick(link, s.user, zone, r, "travel"));
   }
@@ -497,17 +508,56 @@ export class SceneHost {
       this.ctx.error(s, "PROTO_UNEXPECTED", `${item.type} is not handled by this server`);
       return;
     }
+    this.faultIsolation.record(s.user, this.tickNo, item.type, item.body);
     try {
+      this.faultIsolation.maybeThrow(s.user);
       handler(this.ctx, s, item.body);
     } catch (err) {
-      this.metrics.handlerErrors.inc({ type: item.type });
-      this.log.error({ err, user: item.user, type: item.type }, "message handler threw");
+      this.onHandlerFault(s, item.type, err);
     }
+  }
+
+  /**
+   * A handler threw for this user (DESIGN "Fail gracefully"): count it, store the error trace
+   * (stack + the user's recent messages, server, tick) in the game log, and send the player
+   * to the zone's safe spot with an error event — the connection stays, everyone else plays
+   * on. A user that faults again and again (fault-isolation.ts) is disconnected politely.
+   */
+  private onHandlerFault(s: Session, type: string, err: unknown): void {
+    this.metrics.handlerErrors.inc({ type });
+    const { action, trace } = this.faultIsolation.fault(s.user, this.tickNo, type, err, this.clock.now());
+    this.log.error({ user: s.user, type, tick: trace.tick, err: trace.error, stack: trace.stack, recent: trace.recent, action }, "message handler threw; player isolated");
+    this.opts.gameLog?.log("error", s.user, { ...trace, action } as unknown as Record<string, unknown>);
+    if (action === "kick") {
+      this.kick(s, "HANDLER_CRASH_LOOP", `${trace.faultsInWindow} faults`, true);
+      return;
+    }
+    this.toSafeSpot(s, trace);
+  }
+
+  /** Move the player to its zone's safe spot (spawn point), tell it, save it. */
+  private toSafeSpot(s: Session, trace: FaultTrace): void {
+    const world = this.worlds.get(s.zone);
+    if (!world) return;
+    const spot = spawnPoint(baseZone(s.zone), this.opts.rules);
+    world.leave(s.user);
+    const e = world.join(s.user, spot.x, spot.y, this.now);
+    this.interest.remove(s.link, s.cells);
+    s.cells = [];
+    this.writeBehind.markDirty(s.user);
+    this.outbox.direct(s.link, s.user, ["error", { code: ErrorCatalog.HANDLER_FAILED.code, message: `${ErrorCatalog.HANDLER_FAILED.message} (${trace.type}, tick ${trace.tick}): moved to the safe spot` }]);
+    this.outbox.direct(s.link, s.user, ["enter", this.enterBody(s, e.x, e.y)]);
+  }
+
+  /** Ops drill / tests: the next `count` messages of `user` throw inside the handler boundary. */
+  injectFault(user: number, count = 1): void {
+    this.faultIsolation.inject(user, count);
   }
 
   /** One tick: consume the queue, close the worlds' tick, hand the output to the IO units. */
   tick(tick: number, now: number): void {
     this.now = now;
+    this.tickNo = tick;
     const t0 = performance.now();
     this.queue.drain((item) => this.dispatch(item));
     this.metrics.queueConsume.observe((performance.now() - t0) / 1000);
@@ -532,7 +582,10 @@ export class SceneHost {
       this.metrics.ticksSkipped.inc(this.loop.stats.skipped - this.skippedSeen);
       this.skippedSeen = this.loop.stats.skipped;
     }
-    if (tick % 200 === 0) this.guard.sweep(this.clock.now());
+    if (tick % 200 === 0) {
+      this.guard.sweep(this.clock.now());
+      this.faultIsolation.sweep(this.clock.now());
+    }
     if (tick % 10 === 0 && this.opts.maxFlushLagMs) this.dropOverdue(this.opts.maxFlushLagMs);
   }
 

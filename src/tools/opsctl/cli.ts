@@ -9,6 +9,8 @@
  *   top [--once] [--json] [--interval SEC]         live monitor of every process (Redis)  (top.ts)
  *   event shop|switch|announce|kick …              management push events               (event.ts)
  *   flag set|rm|list …                             feature flags                        (flag.ts)
+ *   logs [--user ID] [--kind K] [--since 1h] [--limit N] [--json]   game log (global DB)  (logs.ts)
+ *   trace user <id> [--since 24h] [--limit N] [--json]              a user's trail          (trace.ts)
  *
  * Options may stand before or after the command. The ZooKeeper address and root come from the
  * configuration (config/default.yaml, --config FILE, RIFT__* environment), then --zk/--root.
@@ -29,6 +31,8 @@ import { runPlacement, type PlacementOptions } from "./placement.js";
 import { runTop, type TopOptions } from "./top.js";
 import { openOpsTools, parseEvent, runEvent, type OpsTools } from "./event.js";
 import { flagRmEvent, flagSetEvent, runFlagList, runFlagRm, runFlagSet } from "./flag.js";
+import { recordAdmin, runLogs, type LogsOptions } from "./logs.js";
+import { runTraceUser, type TraceOptions } from "./trace.js";
 
 /** A one-shot command must finish within this after connecting (a hung ZooKeeper read). */
 const COMMAND_DEADLINE_MS = 30_000;
@@ -245,6 +249,38 @@ async function main(argv: string[]): Promise<number> {
       code = await withOps(cmd, (t) => runFlagList(t, o, processOutput));
     });
 
+  program
+    .command("logs")
+    .description("game log entries (logins, trades, items, errors, admin actions), newest first")
+    .option("--user <id>", "only this user", intIn(1, Number.MAX_SAFE_INTEGER))
+    .option("--kind <kind>", "login, logout, transfer, trade, item, error or admin")
+    .option("--since <when>", "how far back: 90s, 15m, 1h, 7d or an ISO time", "1h")
+    .option("--limit <n>", "at most this many entries", intIn(1, 100_000), 100)
+    .option("--json", "print one JSON object")
+    .action(async (o: LogsOptions, cmd: Command) => {
+      const config = resolveConfig(globals(cmd));
+      code = await withTimeout(runLogs(config, o, processOutput), COMMAND_DEADLINE_MS, "the command to finish");
+    });
+  program
+    .command("trace")
+    .description("trails: `trace user <id>` — where the user is and its logins, transfers, trades and errors")
+    .command("user <id>")
+    .description("a user's trail: current shard/zone/owner and its game-log events, oldest first")
+    .option("--since <when>", "how far back: 90s, 15m, 1h, 7d or an ISO time", "24h")
+    .option("--limit <n>", "at most this many events", intIn(1, 100_000), 200)
+    .option("--json", "print one JSON object")
+    .action(async (id: string, o: TraceOptions, cmd: Command) => {
+      const config = resolveConfig(globals(cmd));
+      code = await withTimeout(runTraceUser(config, intIn(1, Number.MAX_SAFE_INTEGER)(id), o, processOutput), COMMAND_DEADLINE_MS, "the command to finish");
+    });
+  // every successful operator action leaves an `admin` row in the game log (logs.ts)
+  program.hook("postAction", async (_root: Command, action: Command) => {
+    const path = [action.parent?.name(), action.name()].filter((n) => n && n !== "opsctl") as string[];
+    const admin = path[0] === "event" || (path[0] === "flag" && path[1] !== "list") || (path[0] === "shard" && path[1] !== "list");
+    if (!admin || code !== 0) return;
+    await recordAdmin(resolveConfig(globals(action)), path.join(" "), action.args, processOutput);
+  });
+
   try {
     await program.parseAsync(argv);
   } catch (e) {
@@ -256,7 +292,8 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(program.helpInformation());
       return 2;
     }
-    throw new RiftError("USAGE", e.message.replace(/^error: /, ""));
+    // one line, also when commander adds a suggestion ("(Did you mean …?)") on a line of its own
+    throw new RiftError("USAGE", e.message.replace(/^error: /, "").replace(/\s*\n\s*/g, " ").trim());
   }
   return code;
 }
