@@ -16,18 +16,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RiftClient } from "../../src/client/rift-client.js";
 import type { ServerBody } from "../../src/core/protocol/messages.js";
 import { TestCluster } from "../helpers/cluster.js";
-import { tsxCommand } from "../helpers/processes.js";
+import { tsxCommand, runOpsctl } from "../helpers/processes.js";
 
 type Chat = ServerBody<"chat">;
 
-function opsctl(env: Record<string, string>, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const [cmd, argv] = tsxCommand("src/tools/opsctl/cli.ts", args);
-  return new Promise((res) => {
-    execFile(cmd, argv, { env: { ...process.env, ...env }, timeout: 30_000, killSignal: "SIGKILL" }, (err, stdout, stderr) =>
-      res({ code: err ? (typeof err.code === "number" ? err.code : null) : 0, stdout, stderr }),
-    );
-  });
-}
+const opsctl = (env: Record<string, string>, args: string[]) => runOpsctl(env, args, 30000);
 
 /** Every `chat` message a client receives, collected from the moment of login. */
 function inbox(c: RiftClient): Chat[] {

@@ -24,16 +24,9 @@ import type { Output } from "../../src/tools/opsctl/context.js";
 import { openOpsTools, parseEvent, runEvent, type OpsTools } from "../../src/tools/opsctl/event.js";
 import { runFlagSet } from "../../src/tools/opsctl/flag.js";
 import { TestCluster } from "../helpers/cluster.js";
-import { tsxCommand, waitFor } from "../helpers/processes.js";
+import { tsxCommand, waitFor, runOpsctl } from "../helpers/processes.js";
 
-function opsctl(env: Record<string, string>, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const [cmd, argv] = tsxCommand("src/tools/opsctl/cli.ts", args);
-  return new Promise((res) => {
-    execFile(cmd, argv, { env: { ...process.env, ...env }, timeout: 45_000, killSignal: "SIGKILL" }, (err, stdout, stderr) =>
-      res({ code: err ? (typeof err.code === "number" ? err.code : null) : 0, stdout, stderr }),
-    );
-  });
-}
+const opsctl = (env: Record<string, string>, args: string[]) => runOpsctl(env, args, 45000);
 
 const quiet: Output = { out: () => undefined, err: () => undefined };
 

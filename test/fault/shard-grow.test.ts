@@ -20,6 +20,7 @@ import { silentLogger } from "../../src/core/log.js";
 import { openShardTools, type ShardTools } from "../../src/tools/opsctl/shard-tools.js";
 import { startPatroniCluster, stopPatroniCluster, type PatroniClusterState } from "../../src/tools/infra/infra.js";
 import { TestCluster } from "../helpers/cluster.js";
+import { runOpsctl } from "../helpers/processes.js";
 import { getInfra } from "../helpers/infra.js";
 import { uniqueId } from "../helpers/isolation.js";
 import { seedPlayers, settle, wander, type Players } from "./support.js";
@@ -27,21 +28,7 @@ import { seedPlayers, settle, wander, type Players } from "./support.js";
 const N = 1000;
 const WORLD = 6000;
 
-function opsctl(env: Record<string, string>, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/tools/opsctl/cli.ts", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 180_000);
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const opsctl = (env: Record<string, string>, args: string[]) => runOpsctl(env, args, 180000);
 
 describe("online moves of 1,000 playing users, and a shard added at runtime", { timeout: 420_000 }, () => {
   let cluster: TestCluster | undefined;

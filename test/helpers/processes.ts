@@ -14,7 +14,7 @@
  * SIGKILL to the group after `stopGraceMs`. An exit handler SIGKILLs anything still running
  * when the worker exits (e.g. after a crash before afterAll).
  */
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isAlive, signal, stopPid } from "../../src/tools/infra/proc.js";
@@ -91,6 +91,23 @@ function matches(m: LineMatcher, line: string): boolean {
 /** `[process.execPath, ["--import", "tsx", script, ...args]]`: a TypeScript entry point without npx. */
 export function tsxCommand(script: string, args: string[] = []): [string, string[]] {
   return [process.execPath, ["--import", "tsx", resolve(REPO_ROOT, script), ...args]];
+}
+
+export interface CliResult {
+  /** Exit status (null: killed, e.g. by the timeout). */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `opsctl <args>` (src/tools/opsctl/cli.ts) with extra environment; SIGKILLed after `timeoutMs`. */
+export function runOpsctl(env: Record<string, string>, args: string[], timeoutMs = 45_000): Promise<CliResult> {
+  const [cmd, argv] = tsxCommand("src/tools/opsctl/cli.ts", args);
+  return new Promise((res) => {
+    execFile(cmd, argv, { env: { ...process.env, ...env }, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
+      res({ code: err ? (typeof err.code === "number" ? err.code : null) : 0, stdout, stderr }),
+    );
+  });
 }
 
 /** Starts `src/main.ts` (the Rift binary) with `args`, e.g. ["--role", "gateway"]. */
