@@ -4,21 +4,9 @@
  * same member list without asking anyone, and when a server joins or leaves only the
  * channels it wins or held move (≈ 1/N of them).
  */
+import { hash32 } from "../core/hash.js";
 
-/** 32-bit FNV-1a then the murmur3 finaliser (FNV alone mixes the last bytes poorly). */
-export function hash32(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+export { hash32 };
 
 /** Weight of server `id` for channel `ch`. */
 export function weight(id: string, ch: string): number {

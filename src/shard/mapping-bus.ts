@@ -23,10 +23,9 @@
  *   publish order per publisher, plus `{kind: "all"}` after any gap; the returned function
  *   unsubscribes.
  */
-import { Redis } from "ioredis";
 import { z } from "zod";
-import { RiftError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
+import { GAP, RedisChannel } from "../core/redis-channel.js";
 
 export type MappingChange =
   /** These users' mappings changed. */
@@ -104,108 +103,40 @@ export interface RedisMappingBusOptions {
   connectionName?: string;
 }
 
+/** The mapping bus over one Redis pub/sub channel (core/redis-channel.ts); a gap → `{kind: "all"}`. */
 export class RedisMappingBus implements MappingBus {
-  private pub: Redis | undefined;
-  private sub: Redis | undefined;
-  private readonly listeners = new Set<(c: MappingChange) => void>();
-  private wasReady = false;
-  private closed = false;
-  readonly channel: string;
+  private readonly ch: RedisChannel<MappingChange>;
 
-  constructor(private readonly opts: RedisMappingBusOptions) {
-    this.channel = `${opts.keyPrefix}shardmap`;
+  constructor(opts: RedisMappingBusOptions) {
+    this.ch = new RedisChannel<MappingChange>({
+      url: opts.url,
+      channel: `${opts.keyPrefix}shardmap`,
+      parse: parseChange,
+      log: opts.log,
+      what: "mapping bus",
+      connectionName: opts.connectionName ?? "rift-mapping-bus",
+      ...(opts.publishTimeoutMs !== undefined ? { publishTimeoutMs: opts.publishTimeoutMs } : {}),
+    });
+  }
+
+  get channel(): string {
+    return this.ch.channel;
   }
 
   async publish(change: MappingChange): Promise<void> {
-    if (this.closed) throw new RiftError("DEPENDENCY_UNAVAILABLE", "mapping bus closed");
-    if (!this.pub) {
-      this.pub = new Redis(this.opts.url, { maxRetriesPerRequest: 2, connectTimeout: 3000, connectionName: this.opts.connectionName ?? "rift-mapping-bus" });
-      this.pub.on("error", (err: Error) => this.opts.log.warn({ err: err.message }, "redis (mapping bus publisher) error"));
-    }
-    const pub = this.pub;
-    const timeoutMs = this.opts.publishTimeoutMs ?? 5000;
-    for (const m of splitChange(change)) {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new RiftError("DEPENDENCY_UNAVAILABLE", `redis ${this.opts.url}: publish not done within ${timeoutMs} ms`)), timeoutMs);
-      });
-      try {
-        await Promise.race([pub.publish(this.channel, JSON.stringify(m)), timeout]);
-      } catch (e) {
-        throw e instanceof RiftError ? e : new RiftError("DEPENDENCY_UNAVAILABLE", `redis ${this.opts.url}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-      } finally {
-        clearTimeout(timer);
-      }
-    }
+    for (const m of splitChange(change)) await this.ch.publish(m);
   }
 
   subscribe(fn: (change: MappingChange) => void): () => void {
-    this.listeners.add(fn);
-    if (!this.sub && !this.closed) this.startSubscriber();
-    return () => this.listeners.delete(fn);
+    return this.ch.subscribe((d) => fn(d === GAP ? { kind: "all" } : d));
   }
 
   /** Resolves when the subscription is live (tests; processes do not need to wait). */
-  async ready(): Promise<void> {
-    if (!this.sub) this.startSubscriber();
-    const sub = this.sub!;
-    if (this.wasReady) return;
-    await new Promise<void>((resolve) => sub.once("subscribed-ready" as never, resolve));
+  ready(): Promise<void> {
+    return this.ch.ready();
   }
 
-  private startSubscriber(): void {
-    // ioredis re-subscribes after a reconnect by itself; `ready` after the first one means
-    // messages may have been missed meanwhile.
-    const sub = new Redis(this.opts.url, { maxRetriesPerRequest: null, connectTimeout: 3000, connectionName: this.opts.connectionName ?? "rift-mapping-bus" });
-    this.sub = sub;
-    sub.on("error", (err: Error) => this.opts.log.warn({ err: err.message }, "redis (mapping bus subscriber) error"));
-    sub.on("ready", () => {
-      void sub
-        .subscribe(this.channel)
-        .then(() => {
-          if (this.wasReady) {
-            this.opts.log.info("mapping bus reconnected: dropping the whole mapping cache (messages may have been missed)");
-            this.emit({ kind: "all" });
-          }
-          this.wasReady = true;
-          sub.emit("subscribed-ready");
-        })
-        .catch((err: unknown) => this.opts.log.warn({ err: String(err) }, "mapping bus subscribe failed"));
-    });
-    sub.on("message", (channel: string, raw: string) => {
-      if (channel !== this.channel) return;
-      const change = parseChange(raw);
-      if (!change) {
-        this.opts.log.warn({ channel, bytes: raw.length }, "ignoring malformed mapping-bus message");
-        return;
-      }
-      this.emit(change);
-    });
-  }
-
-  private emit(change: MappingChange): void {
-    for (const fn of [...this.listeners]) {
-      try {
-        fn(change);
-      } catch (err) {
-        this.opts.log.error({ err }, "mapping-bus listener failed");
-      }
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.listeners.clear();
-    await Promise.all(
-      [this.pub, this.sub].map(async (r) => {
-        if (!r) return;
-        try {
-          await r.quit();
-        } catch {
-          r.disconnect();
-        }
-      }),
-    );
+  close(): Promise<void> {
+    return this.ch.close();
   }
 }

@@ -14,9 +14,9 @@ import { AnalyticsConsumer, AnalyticsProducer, ANALYTICS_GROUP, analyticsStreamK
 import type { SqlRunner } from "../../src/core/ops/events.js";
 import { GameLogWriter, maintainPartitions, partitionName, queryGameLog } from "../../src/core/ops/game-log.js";
 import { infraEnv } from "../../src/tools/infra/infra.js";
-import { applyMigrations, GLOBAL_MIGRATIONS } from "../../src/shard/migrations.js";
 import { getInfra } from "../helpers/infra.js";
-import { freshDatabases, redisPrefix, type FreshDatabases, type RedisPrefix } from "../helpers/isolation.js";
+import { opsTestEnv, type OpsTestEnv } from "../helpers/ops-env.js";
+import type { FreshDatabases, RedisPrefix } from "../helpers/isolation.js";
 import { tsxCommand, waitFor } from "../helpers/processes.js";
 
 const DAY = 86_400_000;
@@ -44,27 +44,14 @@ describe("game log partitions + analytics stream (Postgres + Redis)", () => {
   const partitions = async () =>
     (await db.query<{ n: string }>("SELECT c.relname AS n FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'game_log' ORDER BY 1")).rows.map((r) => r.n);
 
+  let env: OpsTestEnv | undefined;
+
   beforeAll(async () => {
-    ns = await redisPrefix(getInfra());
-    dbs = await freshDatabases(getInfra());
-    db = new pg.Pool({ connectionString: dbs.global.url, max: 4 });
-    db.on("error", () => undefined);
-    const c = await db.connect();
-    try {
-      await c.query("BEGIN");
-      await applyMigrations(c, GLOBAL_MIGRATIONS, silentLogger());
-      await c.query("COMMIT");
-    } finally {
-      c.release();
-    }
-    admin = new Redis(ns.url, { maxRetriesPerRequest: 2 });
-    admin.on("error", () => undefined);
+    env = await opsTestEnv(4);
+    ({ ns, dbs, db, admin } = env);
   });
   afterAll(async () => {
-    admin?.disconnect();
-    await db?.end().catch(() => undefined);
-    await dbs?.dispose();
-    await ns?.dispose();
+    await env?.dispose();
   });
 
   it("maintenance: partitions created ahead, old ones detached and dropped per retention (two runs in parallel are serialised)", async () => {

@@ -12,9 +12,8 @@ import { silentLogger } from "../../src/core/log.js";
 import { PgOpsStore, RedisOpsBus, type OpsDelivery } from "../../src/core/ops/events.js";
 import { MonitorPublisher, readMonitor } from "../../src/core/ops/monitor.js";
 import { OpsState } from "../../src/core/ops/state.js";
-import { applyMigrations, GLOBAL_MIGRATIONS } from "../../src/shard/migrations.js";
-import { getInfra } from "../helpers/infra.js";
-import { freshDatabases, redisPrefix, type FreshDatabases, type RedisPrefix } from "../helpers/isolation.js";
+import { opsTestEnv, type OpsTestEnv } from "../helpers/ops-env.js";
+import type { FreshDatabases, RedisPrefix } from "../helpers/isolation.js";
 import { waitFor } from "../helpers/processes.js";
 
 describe("operations plane (Redis + Postgres)", () => {
@@ -24,28 +23,15 @@ describe("operations plane (Redis + Postgres)", () => {
   let admin: Redis;
   const closers: (() => Promise<unknown>)[] = [];
 
+  let env: OpsTestEnv | undefined;
+
   beforeAll(async () => {
-    ns = await redisPrefix(getInfra());
-    dbs = await freshDatabases(getInfra());
-    db = new pg.Pool({ connectionString: dbs.global.url, max: 3 });
-    db.on("error", () => undefined);
-    const c = await db.connect();
-    try {
-      await c.query("BEGIN");
-      await applyMigrations(c, GLOBAL_MIGRATIONS, silentLogger());
-      await c.query("COMMIT");
-    } finally {
-      c.release();
-    }
-    admin = new Redis(ns.url, { maxRetriesPerRequest: 2 });
-    admin.on("error", () => undefined);
+    env = await opsTestEnv(3);
+    ({ ns, dbs, db, admin } = env);
   });
   afterAll(async () => {
     for (const c of closers.reverse()) await c().catch(() => undefined);
-    admin?.disconnect();
-    await db?.end().catch(() => undefined);
-    await dbs?.dispose();
-    await ns?.dispose();
+    await env?.dispose();
   });
 
   const publisher = (node: string, ccu: number) =>

@@ -11,9 +11,8 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/core/log.js";
 import { AnalyticsConsumer, AnalyticsProducer, ANALYTICS_GROUP, analyticsStreamKey } from "../../src/core/ops/analytics.js";
-import { applyMigrations, GLOBAL_MIGRATIONS } from "../../src/shard/migrations.js";
-import { getInfra } from "../helpers/infra.js";
-import { freshDatabases, redisPrefix, type FreshDatabases, type RedisPrefix } from "../helpers/isolation.js";
+import { opsTestEnv, type OpsTestEnv } from "../helpers/ops-env.js";
+import type { FreshDatabases, RedisPrefix } from "../helpers/isolation.js";
 import { startProcess, tsxCommand, waitFor, type ManagedProcess } from "../helpers/processes.js";
 
 describe("analytics consumer crash (SIGKILL mid-batch)", () => {
@@ -23,28 +22,15 @@ describe("analytics consumer crash (SIGKILL mid-batch)", () => {
   let admin: Redis;
   let child: ManagedProcess | undefined;
 
+  let env: OpsTestEnv | undefined;
+
   beforeAll(async () => {
-    ns = await redisPrefix(getInfra());
-    dbs = await freshDatabases(getInfra());
-    db = new pg.Pool({ connectionString: dbs.global.url, max: 3 });
-    db.on("error", () => undefined);
-    const c = await db.connect();
-    try {
-      await c.query("BEGIN");
-      await applyMigrations(c, GLOBAL_MIGRATIONS, silentLogger());
-      await c.query("COMMIT");
-    } finally {
-      c.release();
-    }
-    admin = new Redis(ns.url, { maxRetriesPerRequest: 2 });
-    admin.on("error", () => undefined);
+    env = await opsTestEnv(3);
+    ({ ns, dbs, db, admin } = env);
   });
   afterAll(async () => {
     await child?.stop().catch(() => undefined);
-    admin?.disconnect();
-    await db?.end().catch(() => undefined);
-    await dbs?.dispose();
-    await ns?.dispose();
+    await env?.dispose();
   });
 
   it("0 acknowledged events lost, 0 duplicates", async () => {

@@ -19,10 +19,9 @@
  * - `subscribe(fn)` delivers every valid event published after the subscription is live, plus
  *   `{kind: "resync"}` after a reconnect; malformed messages are logged and dropped.
  */
-import { Redis } from "ioredis";
 import { z } from "zod";
-import { RiftError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { GAP, RedisChannel } from "../redis-channel.js";
 import { emptySnapshot, FlagNameSchema, FlagScopeSchema, FlagValueSchema, type OpsSnapshot } from "./flags.js";
 
 export const OpsEventSchema = z.discriminatedUnion("kind", [
@@ -186,109 +185,40 @@ export function opsChannel(keyPrefix: string): string {
   return `${keyPrefix}events`;
 }
 
+/** The ops event bus over one Redis pub/sub channel (core/redis-channel.ts); a gap → `{kind: "resync"}`. */
 export class RedisOpsBus implements OpsBus {
-  private pub: Redis | undefined;
-  private sub: Redis | undefined;
-  private readonly listeners = new Set<(d: OpsDelivery) => void>();
-  private wasReady = false;
-  private closed = false;
-  private readyWaiters: (() => void)[] = [];
-  readonly channel: string;
+  private readonly ch: RedisChannel<OpsEvent>;
 
-  constructor(private readonly opts: RedisOpsBusOptions) {
-    this.channel = opsChannel(opts.keyPrefix);
+  constructor(opts: RedisOpsBusOptions) {
+    this.ch = new RedisChannel<OpsEvent>({
+      url: opts.url,
+      channel: opsChannel(opts.keyPrefix),
+      parse: parseOpsEvent,
+      log: opts.log,
+      what: "ops event bus",
+      connectionName: opts.connectionName ?? "rift-ops-events",
+      ...(opts.publishTimeoutMs !== undefined ? { publishTimeoutMs: opts.publishTimeoutMs } : {}),
+    });
   }
 
-  async publish(e: OpsEvent): Promise<number> {
-    if (this.closed) throw new RiftError("DEPENDENCY_UNAVAILABLE", "ops event bus closed");
-    if (!this.pub) {
-      this.pub = new Redis(this.opts.url, { maxRetriesPerRequest: 2, connectTimeout: 3000, connectionName: this.opts.connectionName ?? "rift-ops-events" });
-      this.pub.on("error", (err: Error) => this.opts.log.warn({ err: err.message }, "redis (ops events publisher) error"));
-    }
-    const timeoutMs = this.opts.publishTimeoutMs ?? 5000;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RiftError("DEPENDENCY_UNAVAILABLE", `redis ${this.opts.url}: publish not done within ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      return await Promise.race([this.pub.publish(this.channel, JSON.stringify(e)), timeout]);
-    } catch (err) {
-      throw err instanceof RiftError ? err : new RiftError("DEPENDENCY_UNAVAILABLE", `redis ${this.opts.url}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    } finally {
-      clearTimeout(timer);
-    }
+  get channel(): string {
+    return this.ch.channel;
+  }
+
+  publish(e: OpsEvent): Promise<number> {
+    return this.ch.publish(e);
   }
 
   subscribe(fn: (d: OpsDelivery) => void): () => void {
-    this.listeners.add(fn);
-    if (!this.sub && !this.closed) this.startSubscriber();
-    return () => this.listeners.delete(fn);
+    return this.ch.subscribe((d) => fn(d === GAP ? { kind: "resync" } : d));
   }
 
   /** Resolves when the subscription is live (tests and start-up ordering). */
   ready(): Promise<void> {
-    if (!this.sub && !this.closed) this.startSubscriber();
-    if (this.wasReady) return Promise.resolve();
-    return new Promise((resolve) => this.readyWaiters.push(resolve));
+    return this.ch.ready();
   }
 
-  private startSubscriber(): void {
-    // ioredis re-subscribes after a reconnect by itself; `ready` after the first one means
-    // events may have been missed meanwhile → resync.
-    const sub = new Redis(this.opts.url, { maxRetriesPerRequest: null, connectTimeout: 3000, connectionName: this.opts.connectionName ?? "rift-ops-events" });
-    this.sub = sub;
-    sub.on("error", (err: Error) => this.opts.log.warn({ err: err.message }, "redis (ops events subscriber) error"));
-    sub.on("ready", () => {
-      void sub
-        .subscribe(this.channel)
-        .then(() => {
-          if (this.wasReady) {
-            this.opts.log.info("ops event bus reconnected: reloading switches and flags (events may have been missed)");
-            this.emit({ kind: "resync" });
-          }
-          this.wasReady = true;
-          const w = this.readyWaiters;
-          this.readyWaiters = [];
-          for (const fn of w) fn();
-        })
-        .catch((err: unknown) => this.opts.log.warn({ err: String(err) }, "ops event bus subscribe failed"));
-    });
-    sub.on("message", (channel: string, raw: string) => {
-      if (channel !== this.channel) return;
-      const e = parseOpsEvent(raw);
-      if (!e) {
-        this.opts.log.warn({ channel, bytes: raw.length }, "ignoring malformed ops event");
-        return;
-      }
-      this.emit(e);
-    });
-  }
-
-  private emit(d: OpsDelivery): void {
-    for (const fn of [...this.listeners]) {
-      try {
-        fn(d);
-      } catch (err) {
-        this.opts.log.error({ err }, "ops event listener failed");
-      }
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.listeners.clear();
-    for (const fn of this.readyWaiters) fn();
-    this.readyWaiters = [];
-    await Promise.all(
-      [this.pub, this.sub].map(async (r) => {
-        if (!r) return;
-        try {
-          await r.quit();
-        } catch {
-          r.disconnect();
-        }
-      }),
-    );
+  close(): Promise<void> {
+    return this.ch.close();
   }
 }

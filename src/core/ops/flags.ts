@@ -17,6 +17,8 @@
  * every flagged feature, each kept when its switch is not off and (when it has a flag) the
  * flag evaluates to true for (user, role).
  */
+import { hash32 } from "../hash.js";
+export { hash32 };
 import { z } from "zod";
 
 /** Flag and switch names: lower-case identifiers, also used in the wire `features` list. */
@@ -71,20 +73,6 @@ export function parseFlagValue(input: string): string | undefined {
   return `${bp / 100}%`;
 }
 
-/** 32-bit FNV-1a of a string's UTF-16 code units, then the murmur3 finaliser (good spread for sequential ids). */
-export function hash32(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /** The user's stable bucket for a flag, in [0, 10000). */
 export function bucketOf(flag: string, userId: number): number {
