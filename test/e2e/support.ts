@@ -63,11 +63,12 @@ export async function walkAll(
     });
   }, opts.periodMs ?? 100);
   try {
-    await waitFor(() => clients.every((_, i) => at(i)), {
-      timeoutMs: opts.timeoutMs,
-      intervalMs: 50,
-      what: `${clients.length} clients to reach their targets (${clients.filter((_, i) => !at(i)).length} still walking)`,
-    });
+    await waitFor(() => clients.every((_, i) => at(i)), { timeoutMs: opts.timeoutMs, intervalMs: 50, what: `${clients.length} clients to reach their targets` });
+  } catch (e) {
+    // say who is stuck where (counted now, not when the wait began)
+    const stuck = clients.map((c, i) => ({ c, i })).filter(({ i }) => !at(i));
+    const sample = stuck.slice(0, 5).map(({ c, i }) => `#${i} at ${c.self ? `(${c.self.x}, ${c.self.y})` : "?"} → (${targets[i]!.x}, ${targets[i]!.y})${c.closed ? ` closed ${c.closed.code}` : ""}`);
+    throw new Error(`${(e as Error).message}: ${stuck.length} still walking, e.g. ${sample.join("; ")}`, { cause: e });
   } finally {
     clearInterval(timer);
   }

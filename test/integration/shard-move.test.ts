@@ -18,7 +18,7 @@ import { openShardTools, type ShardTools } from "../../src/tools/opsctl/shard-to
 import { TestCluster } from "../helpers/cluster.js";
 import { waitFor, runOpsctl } from "../helpers/processes.js";
 import { prng, walkAll } from "../e2e/support.js";
-import { seedPlayers, wander, type Players } from "../fault/support.js";
+import { seedPlayers, wanderNear, type Players } from "../fault/support.js";
 
 const WORLD = 2000;
 
@@ -93,8 +93,8 @@ describe("online user move between shards", { timeout: 240_000 }, () => {
       release: (owner, moveId, users) => http.release(owner, moveId, users),
     };
     const mover = new UserMover({ router: t.data.router, shardMap: t.data.shardMap, globalScope: c.env.RIFT__DB__GLOBALSCOPE ?? "global", owners, bus: t.data.bus, log: silentLogger(), batchSize: 8 });
-    const wanderers = players.clients.filter((_, i) => !moving.includes(players.ids[i]!));
-    const stopWander = wander(wanderers, 21, 150);
+    const idx = players.clients.map((_, i) => i).filter((i) => !moving.includes(players.ids[i]!));
+    const stopWander = wanderNear(idx.map((i) => players.clients[i]!), idx.map((i) => players.home[i]!), 21);
     let report: MoveReport;
     try {
       report = await mover.moveUsers(moving, target);
