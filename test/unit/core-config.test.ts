@@ -1,13 +1,19 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { DEFAULT_CONFIG_FILE, deepMerge, envOverrides, loadConfig, validateConfig } from "../../src/core/config.js";
 import { RiftError } from "../../src/core/errors.js";
 
+const tmpDirs: string[] = [];
+afterAll(() => {
+  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
+});
+
 function tmpFile(content: string): string {
   const dir = mkdtempSync(join(tmpdir(), "rift-cfg-"));
+  tmpDirs.push(dir);
   const f = join(dir, "c.yaml");
   writeFileSync(f, content);
   return f;
