@@ -175,6 +175,14 @@ export async function chatFanout(argv: string[]): Promise<number> {
     const url = `ws://127.0.0.1:${Number(gw.ready.port)}`;
     const metricsOf = (p: RoleProcess) => `http://127.0.0.1:${Number(p.ready.opsPort)}/metrics`;
 
+    // posters first: once thousands of bots log in, a new connection's handshake can time out
+    for (const c of creds.slice(a.bots)) {
+      const p = await RiftClient.connect(url, { clientName: "bench-poster" });
+      await p.hello();
+      await p.login(c.name, c.password);
+      await p.waitForEnter();
+      posters.push(p);
+    }
     log(`${a.bots} bots → ${url}`);
     const opts = resolveOptions({ bots: a.bots, durationSec: 3600, gateways: [url], workers: Math.min(2, availableParallelism()), accounts: creds.slice(0, a.bots), seed: 7, moveIntervalMs: a.moveMs, requestTimeoutMs: 60_000 });
     ctl = await LoadController.start(opts, (m) => log(m));
@@ -190,13 +198,6 @@ export async function chatFanout(argv: string[]): Promise<number> {
         break;
       }
       await sleep(1000);
-    }
-    for (const c of creds.slice(a.bots)) {
-      const p = await RiftClient.connect(url, { clientName: "bench-poster" });
-      await p.hello();
-      await p.login(c.name, c.password);
-      await p.waitForEnter();
-      posters.push(p);
     }
     log(`bots and ${posters.length} posters online; settling`);
     await sleep(3000);
