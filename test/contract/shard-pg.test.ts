@@ -5,7 +5,6 @@
  * missing database).
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { loadConfig, type Config } from "../../src/core/config.js";
 import { silentLogger } from "../../src/core/log.js";
 import { createDataLayer, type PgDataLayer } from "../../src/shard/data-layer.js";
 import { GLOBAL_MIGRATIONS, SHARD_MIGRATIONS } from "../../src/shard/migrations.js";
@@ -13,21 +12,11 @@ import { TEST_SCRYPT } from "../../src/shard/passwords.js";
 import { findPrimary } from "../../src/tools/infra/patroni.js";
 import { quoteIdent, withDatabase, withPg } from "../../src/tools/infra/pg.js";
 import { connectZk } from "../../src/tools/infra/zk.js";
-import { getInfra, type InfraState } from "../helpers/infra.js";
+import { getInfra, infraTestConfig, type InfraState } from "../helpers/infra.js";
 import { freshDatabases, uniqueId } from "../helpers/isolation.js";
 import { describeShardContract } from "./shard-contract.js";
 
-function testConfig(infra: InfraState, database: string): Config {
-  const scopes = infra.patroni.clusters.map((c) => c.scope);
-  return loadConfig({
-    env: {},
-    overrides: {
-      cluster: { zookeeper: { connect: infra.zookeeper.connect } },
-      db: { patroniNamespace: infra.patroni.namespace, globalScope: scopes[0], shardScopes: scopes.slice(1), database, poolSize: 8 },
-      auth: { tokenSecret: "contract-test-secret-0123456789", tokenTtlSec: 3600 },
-    },
-  });
-}
+const testConfig = (infra: InfraState, database: string) => infraTestConfig(infra, database, 8);
 
 describeShardContract(
   "postgres via patroni",

@@ -15,13 +15,13 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig, type Config } from "../../src/core/config.js";
+import { type Config } from "../../src/core/config.js";
 import { silentLogger } from "../../src/core/log.js";
 import type { TradeSpec } from "../../src/game/trade-rules.js";
 import { createDataLayer, type PgDataLayer } from "../../src/shard/data-layer.js";
 import { PgItemRepository } from "../../src/shard/items.js";
 import { TradeCoordinator, type TradeStep } from "../../src/shard/trades.js";
-import { getInfra, type InfraState } from "../helpers/infra.js";
+import { getInfra, infraTestConfig, type InfraState } from "../helpers/infra.js";
 import { freshDatabases, type FreshDatabases } from "../helpers/isolation.js";
 import type { WorkerConfig } from "./trade-worker.js";
 
@@ -32,17 +32,7 @@ const START_CURRENCY = 1000;
 const TARGET_TRADES = Number(process.env.TRADE_FAULT_TRADES ?? 1000);
 const CYCLES = Number(process.env.TRADE_FAULT_CYCLES ?? 2);
 
-function testConfig(infra: InfraState, database: string): Config {
-  const scopes = infra.patroni.clusters.map((c) => c.scope);
-  return loadConfig({
-    env: {},
-    overrides: {
-      cluster: { zookeeper: { connect: infra.zookeeper.connect } },
-      db: { patroniNamespace: infra.patroni.namespace, globalScope: scopes[0], shardScopes: scopes.slice(1), database, poolSize: 6 },
-      auth: { tokenSecret: "trade-fault-secret-0123456789abcd", tokenTtlSec: 3600 },
-    },
-  });
-}
+const testConfig = (infra: InfraState, database: string) => infraTestConfig(infra, database, 6);
 
 interface WorkerRun {
   code: number | null;

@@ -10,6 +10,7 @@
  * fault tests start private instances with the building blocks in src/tools/infra/infra.ts.
  */
 import { inject } from "vitest";
+import { loadConfig, type Config } from "../../src/core/config.js";
 import type { InfraState } from "./provided.js";
 
 export function getInfra(): InfraState {
@@ -19,3 +20,16 @@ export function getInfra(): InfraState {
 }
 
 export type { InfraState };
+
+/** A configuration pointing the data layer at the shared infra (global + shard scopes) with its own database. */
+export function infraTestConfig(infra: InfraState, database: string, poolSize: number): Config {
+  const scopes = infra.patroni.clusters.map((c) => c.scope);
+  return loadConfig({
+    env: {},
+    overrides: {
+      cluster: { zookeeper: { connect: infra.zookeeper.connect } },
+      db: { patroniNamespace: infra.patroni.namespace, globalScope: scopes[0], shardScopes: scopes.slice(1), database, poolSize },
+      auth: { tokenSecret: "infra-test-secret-0123456789abcdef", tokenTtlSec: 3600 },
+    },
+  });
+}

@@ -5,26 +5,16 @@
  * The crash-at-every-step test with a real child process is test/fault/trade-crash.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig, type Config } from "../../src/core/config.js";
+import { type Config } from "../../src/core/config.js";
 import { isRiftError } from "../../src/core/errors.js";
 import { silentLogger } from "../../src/core/log.js";
 import { createDataLayer, type PgDataLayer } from "../../src/shard/data-layer.js";
 import { PgItemRepository } from "../../src/shard/items.js";
 import { TradeCoordinator, type TradeStep } from "../../src/shard/trades.js";
-import { getInfra, type InfraState } from "../helpers/infra.js";
+import { getInfra, infraTestConfig, type InfraState } from "../helpers/infra.js";
 import { freshDatabases, type FreshDatabases } from "../helpers/isolation.js";
 
-function testConfig(infra: InfraState, database: string): Config {
-  const scopes = infra.patroni.clusters.map((c) => c.scope);
-  return loadConfig({
-    env: {},
-    overrides: {
-      cluster: { zookeeper: { connect: infra.zookeeper.connect } },
-      db: { patroniNamespace: infra.patroni.namespace, globalScope: scopes[0], shardScopes: scopes.slice(1), database, poolSize: 4 },
-      auth: { tokenSecret: "trade-integration-secret-0123456789", tokenTtlSec: 3600 },
-    },
-  });
-}
+const testConfig = (infra: InfraState, database: string) => infraTestConfig(infra, database, 4);
 
 describe("items and two-phase-commit trades", { timeout: 120_000 }, () => {
   let dbs: FreshDatabases | undefined;

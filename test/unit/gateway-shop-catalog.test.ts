@@ -7,31 +7,17 @@ import { describe, expect, test } from "vitest";
 import { silentLogger } from "../../src/core/log.js";
 import { Registry } from "../../src/core/metrics.js";
 import { emptySnapshot, featureEnabled, featuresFor, type OpsSnapshot } from "../../src/core/ops/flags.js";
-import { encodeEnvelope, PROTOCOL_VERSION, unpackStream } from "../../src/core/protocol/codec.js";
+import { encodeEnvelope, PROTOCOL_VERSION } from "../../src/core/protocol/codec.js";
 import type { Authenticator, LoginRequest, LoginResult } from "../../src/gateway/auth.js";
 import { ClientConnection } from "../../src/gateway/connection.js";
 import { createGatewayMetrics } from "../../src/gateway/metrics.js";
 import type { ShopCatalog } from "../../src/gateway/shop-catalog.js";
 import type { ShopItem } from "../../src/gateway/shop.js";
 import { SessionHub } from "../../src/gateway/sessions.js";
-import type { ClientSocket, UserRouterApi } from "../../src/gateway/types.js";
+import type { UserRouterApi } from "../../src/gateway/types.js";
+import { FakeClientSocket } from "../helpers/gateway-doubles.js";
 
-class Sock implements ClientSocket {
-  frames: Uint8Array[] = [];
-  bufferedAmount = 0;
-  closed: { code: number; reason: string } | undefined;
-  send(d: Uint8Array, cb: (err?: Error) => void): void {
-    this.frames.push(d);
-    cb();
-  }
-  close(code: number, reason: string): void {
-    this.closed ??= { code, reason };
-  }
-  terminate(): void {}
-  messages(): [string, any][] {
-    return this.frames.flatMap((f) => unpackStream(f) as [number, string, unknown][]).map((e) => [e[1], e[2]]);
-  }
-}
+const Sock = FakeClientSocket;
 
 const auth: Authenticator = {
   register: async (name) => ({ userId: 1, name }),
