@@ -8,10 +8,12 @@ import { coordinatorMain } from "./coordinator/main.js";
 import { fieldMain } from "./field-server/main.js";
 import { startGateway } from "./gateway/main.js";
 import { chatMain } from "./chat-server/main.js";
+import { dungeonMain } from "./dungeon-server/main.js";
 
 export const roleMains: Partial<Record<Role, RoleMain>> = {
   gateway: startGateway,
   field: fieldMain,
+  dungeon: dungeonMain,
   coordinator: coordinatorMain,
   chat: chatMain,
 };

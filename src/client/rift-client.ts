@@ -55,6 +55,11 @@ export interface RiftClientEvents {
   features: ServerBody<"features">;
   /** The shop catalogue (answer to `shopList`). */
   shop: ServerBody<"shop">;
+  /** Dungeons (docs/PROTOCOL.md §Dungeons): party forming, instance state, a reward drop; `inventory` answers. */
+  dungeonParty: ServerBody<"dungeonParty">;
+  dungeon: ServerBody<"dungeon">;
+  reward: ServerBody<"reward">;
+  inventory: ServerBody<"inventory">;
   /** Every server message after validation (debugging, tests). */
   message: ServerMessage;
   close: CloseInfo;
@@ -113,6 +118,8 @@ export class RiftClient {
   /** Own entity as last confirmed by the server. */
   self: Entity | undefined;
   zone: string | undefined;
+  /** Own hit points: from `enter`, then `dungeon` party state and `reward`. */
+  hp: number | undefined;
 
   constructor(opts: RiftClientOptions = {}) {
     this.opts = {
@@ -273,10 +280,36 @@ export class RiftClient {
   }
 
   /**
+   * Ask to enter dungeon `kind` with `party` (user ids including your own; every member must
+   * ask with the same list). Events: `dungeonParty` while forming, then `relocated` + `enter`
+   * in the instance and `dungeon` state; `error` RIFT_DUNGEON_PARTY / RIFT_DUNGEON_UNAVAILABLE.
+   */
+  enterDungeon(kind: string, party: number[]): void {
+    this.send("dungeonEnter", { kind, party });
+  }
+
+  /** In a dungeon: attack monster `target` (see the `dungeon` event's monsters). */
+  attack(target: number): void {
+    this.send("attack", { target });
+  }
+
+  /** In a dungeon: go back to the field zone you came from. */
+  leaveDungeon(): void {
+    this.send("leaveDungeon", {});
+  }
+
+  /** Your items and currency, from the server that owns you. */
+  inventory(timeoutMs = this.opts.requestTimeoutMs): Promise<ServerBody<"inventory">> {
+    const p = this.waitForEvent("inventory", () => true, timeoutMs);
+    this.send("inventory", {});
+    return p;
+  }
+
+  /**
    * Resolves with the first `event` payload (from now on) for which `pred` holds; rejects after
    * `timeoutMs` or when the connection closes.
    */
-  waitForEvent<K extends "chat" | "chatHistory" | "chatError" | "chatNotice" | "relocated" | "error" | "features" | "shop">(
+  waitForEvent<K extends "chat" | "chatHistory" | "chatError" | "chatNotice" | "relocated" | "error" | "features" | "shop" | "dungeonParty" | "dungeon" | "reward" | "inventory" | "enter">(
     event: K,
     pred: (p: RiftClientEvents[K]) => boolean = () => true,
     timeoutMs = this.opts.requestTimeoutMs,
@@ -441,7 +474,8 @@ export class RiftClient {
         this.zone = msg.b.zone;
         for (const id of this.visible.clear()) this.emit("entity-leave", { id });
         this.visible.selfId = msg.b.self.id;
-        this.self = { ...msg.b.self };
+        this.self = { id: msg.b.self.id, x: msg.b.self.x, y: msg.b.self.y, seq: msg.b.self.seq };
+        if (msg.b.self.hp !== undefined) this.hp = msg.b.self.hp;
         if (msg.b.self.seq > this.seq) this.seq = msg.b.self.seq;
         const waiters = this.enterWaiters;
         this.enterWaiters = [];
@@ -471,7 +505,19 @@ export class RiftClient {
       case "chatError":
       case "chatNotice":
       case "shop":
+      case "dungeonParty":
+      case "inventory":
         this.emit(msg.t, msg.b as never);
+        break;
+      case "dungeon": {
+        const me = msg.b.party.find((m) => m.id === this.session?.userId);
+        if (me && me.hp > 0) this.hp = me.hp;
+        this.emit("dungeon", msg.b);
+        break;
+      }
+      case "reward":
+        this.hp = msg.b.hp;
+        this.emit("reward", msg.b);
         break;
       case "features":
         this.features = msg.b.features;

@@ -132,6 +132,28 @@ export const ConfigSchema = z.strictObject({
     /** Ops API `POST /debug/fault` (make a user's next requests throw): drills and tests only. */
     faultInjection: z.boolean(),
   }),
+  /**
+   * Dungeon servers (issue #7): the role-specific part. The scene runtime settings they share
+   * with field servers (tick rate, packet queue, write-behind, fault isolation) come from `field`.
+   */
+  dungeon: z.strictObject({
+    /** First link port (one per IO worker; 0 = any free ports). */
+    linkPort: port,
+    ioWorkers: z.number().int().min(0).max(16),
+    /** Side of the square map of every instance, and its AOI cell size. */
+    worldSize: positiveInt,
+    aoiCellSize: positiveInt,
+    /** An instance nobody entered within this long is destroyed. */
+    entryTimeoutMs: positiveInt,
+    /** An instance without any input for this long sends its party home and is destroyed. */
+    idleMs: positiveInt,
+    /** Graceful drain: max wait for running instances to end before their parties are sent home. */
+    drainTimeoutMs: positiveInt,
+    /** Field side: all members of a party must ask (`dungeonEnter`) within this long. */
+    partyFormMs: positiveInt,
+    /** Field side: max wait for the coordinator to place a requested instance (then RIFT_DUNGEON_UNAVAILABLE). */
+    placeTimeoutMs: positiveInt,
+  }),
   chat: z.strictObject({
     /** Port of the chat server's gateway-link WebSocket server (0 = any free port). */
     linkPort: port,

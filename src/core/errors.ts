@@ -99,6 +99,10 @@ export const ErrorCatalog = {
   OPS_BAD_REQUEST: def({ code: "RIFT_OPS_BAD_REQUEST", message: "invalid ops API request", http: 400 }),
   SHARD_UNKNOWN: def({ code: "RIFT_SHARD_UNKNOWN", message: "no such shard", http: 404, exit: 2 }),
   SHARD_MOVE_FAILED: def({ code: "RIFT_SHARD_MOVE_FAILED", message: "moving users between shards failed", http: 409, exit: 1 }),
+  DUNGEON_PARTY: def({ code: "RIFT_DUNGEON_PARTY", message: "dungeon party request refused" }),
+  DUNGEON_UNAVAILABLE: def({ code: "RIFT_DUNGEON_UNAVAILABLE", message: "no dungeon instance could be opened (no dungeon server, or it did not start in time)" }),
+  DUNGEON_ACTION: def({ code: "RIFT_DUNGEON_ACTION", message: "dungeon action refused" }),
+  ITEMS_UNAVAILABLE: def({ code: "RIFT_ITEMS_UNAVAILABLE", message: "inventory could not be read or written now; try again" }),
   INTERNAL: def({ code: "RIFT_INTERNAL", message: "internal error", close: 1011, http: 500 }),
 } as const;
 

@@ -1,21 +1,13 @@
 /**
- * Field-server message handlers (plugged into the scene host): movement, ping, travel.
- * Pure rules live in src/game; these only route a validated message to them and report.
+ * Field-server message handlers (plugged into the scene host): movement and ping (shared with
+ * dungeon servers), travel, inventory, and dungeon entry (dungeon-entry.ts).
  */
 import { baseZone } from "../core/cluster/channels.js";
 import type { SceneHandlers } from "../core/scene/handlers.js";
+import { movementHandlers } from "../core/scene/common-handlers.js";
 
 export const fieldHandlers: SceneHandlers = {
-  move(ctx, s, body) {
-    const out = ctx.world(s.zone)?.move(s.user, body, ctx.now);
-    if (!out) return;
-    if (out.kind === "replay" || out.kind === "invalid") ctx.dropped(out.kind);
-    else if (out.distance > 0) ctx.dirty(s);
-  },
-
-  ping(ctx, s, body) {
-    ctx.reply(s, "pong", { t: body.t, s: Date.now() });
-  },
+  ...movementHandlers,
 
   travel(ctx, s, body) {
     if (body.zone === baseZone(s.zone)) return ctx.error(s, "PROTO_UNEXPECTED", `already in zone ${body.zone}`);

@@ -213,6 +213,11 @@ export class ClientConnection implements RoutedClient {
         this.startProbe(msg.b.seq);
         return this.input(msg.t, msg.b);
       case "travel":
+      case "dungeonEnter":
+      case "attack":
+      case "leaveDungeon":
+      case "inventory":
+        // game requests: handled by the game server that owns the user
         if (this.st === "hello" || this.st === "auth") return this.unexpected(msg.t);
         return this.input(msg.t, msg.b);
       case "chat":

@@ -14,7 +14,7 @@ import { GATEWAY_MONITOR_METRICS, metricsSource, startMonitor } from "../core/op
 import { openOpsState } from "../core/ops/wiring.js";
 import { followOps } from "./ops.js";
 import { shopCatalogFromConfig } from "./shop-catalog.js";
-import { openAnalyticsProducer, openGameLog } from "../core/ops/log-wiring.js";
+import { openAnalyticsProducer, openGlobalGameLog } from "../core/ops/log-wiring.js";
 
 export const startGateway: RoleMain = async (ctx) => {
   const { config, lifecycle, nodeId } = ctx;
@@ -29,8 +29,7 @@ export const startGateway: RoleMain = async (ctx) => {
 
   const ops = await openOpsState(ctx, (sql, p) => data.router.query(config.db.globalScope, sql, p, { idempotent: true }));
   // game log + analytics queue: opened before the gateway so they flush after it stopped
-  const g = config.db.globalScope;
-  const gameLog = openGameLog(ctx, (sql, p) => data.router.query(g, sql, p, { idempotent: true }), (fn) => data.router.transaction(g, (c) => fn((sql, p) => c.query(sql, p)), { idempotent: true }));
+  const gameLog = openGlobalGameLog(ctx, data.router);
   const opsSinks = { gameLog, analytics: openAnalyticsProducer(ctx) };
   const shop = shopCatalogFromConfig(config.gateway.shopCatalog, { registry: ctx.metrics, log });
   lifecycle.onShutdown("shop-catalog", () => shop.close());

@@ -30,6 +30,7 @@ export function createGatewayMetrics(reg: Registry) {
       LATENCY_BUCKETS,
     ),
     attachSeconds: histogram(reg, "rift_gateway_attach_seconds", "attach sent → attached received", LATENCY_BUCKETS),
+    dungeonReturns: counter(reg, "rift_gateway_dungeon_returns_total", "Users sent back to their home field zone because their dungeon instance was lost (server gone, link lost, not placed)", ["reason"]),
   };
 }
 

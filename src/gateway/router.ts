@@ -27,6 +27,7 @@ import { ErrorCatalog, errorByCode, type ErrorKey } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
 import type { MemberInfo, MemberView, ZonePlacement } from "../core/cluster/types.js";
 import { LinkClient, pickLinkPort } from "../core/transport/link-client.js";
+import { parseInstance } from "../core/cluster/instances.js";
 import type { GatewayOp, ServerOp } from "../core/transport/link-protocol.js";
 import { assembleTick, CellSubscriptions, concatParts, type TickBody } from "./fanout.js";
 import type { GatewayMetrics } from "./metrics.js";
@@ -67,6 +68,8 @@ export interface RouterDeps {
   onZone?: (user: number, zone: string) => void;
   /** Monotonic ms clock (default performance.now). */
   now?: () => number;
+  /** How long a route waits for an instance key to show up in the placement before going home (default 3 s). */
+  instanceGraceMs?: number;
   /** Period of the deadline/retry sweep (default 250 ms). */
   sweepMs?: number;
   /** First link-retry backoff (default 250 ms, doubling to 5 s). */
@@ -214,6 +217,7 @@ export class UserRouter implements UserRouterApi {
 
   private tryRoute(r: Route): void {
     if (this.closed || r.state !== "waiting") return;
+    this.homeIfInstanceGone(r);
     const channel = this.deps.placement.pickChannel(r.zone);
     const m = this.deps.placement.serverForZone(channel);
     if (!m) return;
@@ -230,6 +234,28 @@ export class UserRouter implements UserRouterApi {
     link.users.add(r.user);
     r.state = "attaching";
     r.attachSentAt = this.now();
+  }
+
+  /**
+   * Dungeon instances never fail over (their run lives in one process): a route to an
+   * instance that is placed on a dead server, or not placed at all for `instanceGraceMs`
+   * (our placement view may lag the field server's, which saw it placed), goes back to the
+   * instance's home field zone, whose server adopts the user at the safe spot with its last
+   * flushed state.
+   */
+  private homeIfInstanceGone(r: Route): void {
+    const inst = parseInstance(r.zone);
+    if (!inst || this.deps.placement.serverForZone(r.zone)) return;
+    const placed = this.deps.placement.placedOn(r.zone) !== undefined;
+    if (placed || this.now() - r.since > (this.deps.instanceGraceMs ?? 3000)) this.goHome(r, placed ? "dungeon server gone" : "instance not placed");
+  }
+
+  private goHome(r: Route, why: string): void {
+    const inst = parseInstance(r.zone);
+    if (!inst) return;
+    this.deps.log.info({ user: r.user, instance: r.zone, home: inst.home, why }, "gateway: dungeon instance lost; sending the user home");
+    this.deps.metrics.dungeonReturns.inc({ reason: why });
+    r.zone = inst.home;
   }
 
   private linkFor(m: MemberInfo): ServerLink | undefined {
@@ -290,7 +316,9 @@ export class UserRouter implements UserRouterApi {
     this.deps.log.warn({ server: l.memberId, reason, users: l.users.size }, "gateway: link closed");
     for (const user of [...l.users]) {
       const r = this.routes.get(user);
-      if (r && r.link === l) this.relocate(r);
+      if (!r || r.link !== l) continue;
+      this.goHome(r, "link to the dungeon server lost");
+      this.relocate(r);
     }
     l.users.clear();
   }
@@ -332,6 +360,7 @@ export class UserRouter implements UserRouterApi {
 
   private forceMove(r: Route, reason: string): void {
     r.link?.handle.send(["detach", { user: r.user, reason }]);
+    this.goHome(r, reason);
     this.relocate(r);
   }
 
@@ -355,7 +384,7 @@ export class UserRouter implements UserRouterApi {
           this.pending.delete(r.user);
           this.deps.metrics.attachSeconds.observe((this.now() - r.attachSentAt) / 1000);
           r.client.entered(op[1].enter);
-          this.deps.onZone?.(r.user, r.zone);
+          this.deps.onZone?.(r.user, parseInstance(r.zone)?.home ?? r.zone); // zone chat stays the field zone's
           break;
         }
         case "rejected": {

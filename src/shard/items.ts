@@ -24,6 +24,13 @@ export interface ItemRepository {
   grantItems(userId: number, items: { kind: string; qty: number }[]): Promise<number[]>;
   /** Add currency (amount > 0), ledger 'grant'. Returns the new balance. */
   grantCurrency(userId: number, amount: number): Promise<number>;
+  /**
+   * A reward drop in ONE shard transaction: items (ledger 'create') and currency (ledger
+   * 'grant'). With `epoch`, only while the user's row still has that owner epoch (the granting
+   * game server still owns the user) — otherwise nothing is written and it throws
+   * PERSIST_REJECTED. Returns the new item ids and the new balance.
+   */
+  grantReward(userId: number, reward: { items: { kind: string; qty: number }[]; currency: number }, epoch?: number): Promise<{ itemIds: number[]; balance: number }>;
   /** The user's items, by item id. */
   inventory(userId: number): Promise<ItemInfo[]>;
   /** The user's currency (0 without a wallet). */
@@ -80,7 +87,7 @@ export class PgItemRepository implements ItemRepository {
   }
 
   async grantItems(userId: number, items: { kind: string; qty: number }[]): Promise<number[]> {
-    for (const it of items) if (!it.kind || !Number.isSafeInteger(it.qty) || it.qty <= 0) throw new RiftError("OPS_BAD_REQUEST", `bad item ${JSON.stringify(it)}`);
+    checkItems(items);
     if (items.length === 0) return [];
     const shard = await this.shardOf(userId);
     const ids = await this.ids.allocate(items.length);
@@ -105,6 +112,40 @@ export class PgItemRepository implements ItemRepository {
       );
       await tx.query("INSERT INTO item_ledger (op, currency, to_user) VALUES ('grant', $1, $2)", [amount, userId]);
       return Number(rows[0]!.currency);
+    });
+  }
+
+  async grantReward(userId: number, reward: { items: { kind: string; qty: number }[]; currency: number }, epoch?: number): Promise<{ itemIds: number[]; balance: number }> {
+    checkItems(reward.items);
+    if (!Number.isSafeInteger(reward.currency) || reward.currency < 0) throw new RiftError("OPS_BAD_REQUEST", `bad currency amount ${reward.currency}`);
+    const shard = await this.shardOf(userId);
+    const ids = await this.ids.allocate(reward.items.length);
+    const kinds = reward.items.map((i) => i.kind);
+    const qtys = reward.items.map((i) => i.qty);
+    return this.opts.router.transaction(shard, async (tx) => {
+      if (epoch !== undefined) {
+        const { rows } = await tx.query("SELECT 1 FROM players WHERE user_id = $1 AND owner_epoch = $2 FOR SHARE", [userId, epoch]);
+        if (rows.length === 0) throw new RiftError("PERSIST_REJECTED", `user ${userId}: owner epoch ${epoch} is no longer current`);
+      }
+      if (ids.length > 0) {
+        await tx.query("INSERT INTO inventory (item_id, user_id, kind, qty) SELECT id, $1, k, q FROM unnest($2::bigint[], $3::text[], $4::int[]) AS t(id, k, q)", [userId, ids, kinds, qtys]);
+        await tx.query("INSERT INTO item_ledger (op, item_id, kind, qty, to_user) SELECT 'create', id, k, q, $1 FROM unnest($2::bigint[], $3::text[], $4::int[]) AS t(id, k, q)", [userId, ids, kinds, qtys]);
+      }
+      let balance: number;
+      if (reward.currency > 0) {
+        const { rows } = await tx.query<{ currency: string }>(
+          `INSERT INTO wallets (user_id, currency) VALUES ($1, $2)
+           ON CONFLICT (user_id) DO UPDATE SET currency = wallets.currency + EXCLUDED.currency, updated_at = now()
+           RETURNING currency`,
+          [userId, reward.currency],
+        );
+        await tx.query("INSERT INTO item_ledger (op, currency, to_user) VALUES ('grant', $1, $2)", [reward.currency, userId]);
+        balance = Number(rows[0]!.currency);
+      } else {
+        const { rows } = await tx.query<{ currency: string }>("SELECT currency FROM wallets WHERE user_id = $1", [userId]);
+        balance = rows.length ? Number(rows[0]!.currency) : 0;
+      }
+      return { itemIds: ids, balance };
     });
   }
 
@@ -134,6 +175,10 @@ export class PgItemRepository implements ItemRepository {
     if (!shard) throw new RiftError("OPS_BAD_REQUEST", `unknown user ${userId}`);
     return shard;
   }
+}
+
+function checkItems(items: readonly { kind: string; qty: number }[]): void {
+  for (const it of items) if (!it.kind || !Number.isSafeInteger(it.qty) || it.qty <= 0) throw new RiftError("OPS_BAD_REQUEST", `bad item ${JSON.stringify(it)}`);
 }
 
 /** Items of `users` on `shard` (no locks), ordered by item id. */

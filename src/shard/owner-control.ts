@@ -1,5 +1,5 @@
 /**
- * OwnerControl over the game servers' ops API (src/field-server/shard-moves.ts): POST
+ * OwnerControl over the game servers' ops API (src/core/scene/shard-moves.ts): POST
  * /shard/hold and /shard/release on the owner's ops port, found through cluster membership.
  * An owner that is not a live member owns nobody (every user `notOwned`).
  */

@@ -50,6 +50,9 @@ export interface ClusterOptions {
   gateways?: number;
   /** Field servers and their zones (default one field hosting z1). */
   fields?: FieldSpec[];
+  /** Number of dungeon servers (default 0), started after the field servers. */
+  dungeons?: number;
+  dungeonEnv?: Record<string, string>;
   /** Number of chat servers (default 0), started before the gateways. */
   chats?: number;
   chatEnv?: Record<string, string>;
@@ -105,6 +108,14 @@ export interface FieldNode {
   readonly opsPort: number;
 }
 
+export interface DungeonNode {
+  readonly index: number;
+  readonly id: string;
+  readonly proc: ManagedProcess;
+  readonly linkPorts: number[];
+  readonly opsPort: number;
+}
+
 export interface ChatNode {
   readonly index: number;
   readonly id: string;
@@ -141,6 +152,7 @@ export class TestCluster {
   readonly coordinators: CoordinatorNode[] = [];
   readonly gateways: GatewayNode[] = [];
   readonly fields: FieldNode[] = [];
+  readonly dungeons: DungeonNode[] = [];
   readonly chats: ChatNode[] = [];
   private readonly clients = new Set<RiftClient>();
   private readonly baseEnv: Record<string, string>;
@@ -185,6 +197,7 @@ export class TestCluster {
       const fields = opts.fields ?? [{ zones: ["z1"] }];
       await Promise.all(Array.from({ length: opts.coordinators ?? 1 }, (_, i) => cluster.startCoordinator(i)));
       await Promise.all(fields.map((_, i) => cluster.startField(i)));
+      await Promise.all(Array.from({ length: opts.dungeons ?? 0 }, (_, i) => cluster.startDungeon(i)));
       await Promise.all(Array.from({ length: opts.chats ?? 0 }, (_, i) => cluster.startChat(i)));
       await Promise.all(Array.from({ length: opts.gateways ?? 1 }, (_, i) => cluster.startGateway(i)));
       const zones = [...new Set(fields.flatMap((f) => f.zones))];
@@ -224,6 +237,22 @@ export class TestCluster {
     const ready = logObject(proc.lines.find(isReadyLine("field server listening"))!)!;
     const node: FieldNode = { index: i, id, proc, zones: spec.zones, linkPorts: ready.linkPorts as number[], opsPort: ready.opsPort as number };
     this.fields[i] = node;
+    return node;
+  }
+
+  /** Start (or start again) dungeon server #i (node id `dungeon<i>-<uid>`, any free link ports). */
+  async startDungeon(i: number): Promise<DungeonNode> {
+    const id = `dungeon${i}-${this.uid}`;
+    const proc = await startRift(["--role", "dungeon"], {
+      name: `dungeon${i}`,
+      env: { ...this.baseEnv, RIFT__DUNGEON__LINKPORT: "0", RIFT__DUNGEON__IOWORKERS: "1", ...this.opts.dungeonEnv, RIFT__NODE__ID: id },
+      readyWhen: isReadyLine("dungeon server listening"),
+      timeoutMs: this.opts.readyTimeoutMs ?? 60_000,
+      ...(this.opts.echo !== undefined ? { echo: this.opts.echo } : {}),
+    });
+    const ready = logObject(proc.lines.find(isReadyLine("dungeon server listening"))!)!;
+    const node: DungeonNode = { index: i, id, proc, linkPorts: ready.linkPorts as number[], opsPort: ready.opsPort as number };
+    this.dungeons[i] = node;
     return node;
   }
 
@@ -343,7 +372,7 @@ export class TestCluster {
 
   // ---- ops endpoints ----
 
-  async metrics(node: GatewayNode | FieldNode | CoordinatorNode | ChatNode): Promise<string> {
+  async metrics(node: GatewayNode | FieldNode | CoordinatorNode | ChatNode | DungeonNode): Promise<string> {
     const res = await fetch(`http://127.0.0.1:${node.opsPort}/metrics`);
     return res.text();
   }
@@ -370,7 +399,7 @@ export class TestCluster {
     this.clients.clear();
     // gateways first (no users left to hand over), then game servers, then coordinators
     const results: PromiseSettledResult<unknown>[] = [];
-    for (const group of [this.gateways, [...this.fields, ...this.chats], this.coordinators]) {
+    for (const group of [this.gateways, [...this.fields, ...this.dungeons, ...this.chats], this.coordinators]) {
       const procs = group.filter((n) => n !== undefined).map((n) => n.proc);
       results.push(...(await Promise.allSettled(procs.map((p) => p.stop()))));
     }

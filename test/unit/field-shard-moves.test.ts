@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { silentLogger } from "../../src/core/log.js";
-import { ShardMoveParticipant, type HoldableWrites } from "../../src/field-server/shard-moves.js";
+import { ShardMoveParticipant, type HoldableWrites } from "../../src/core/scene/shard-moves.js";
 
 function setup(holdTimeoutMs = 50) {
   const released: { userId: number; epoch?: number }[][] = [];

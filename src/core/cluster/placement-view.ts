@@ -4,7 +4,9 @@
  * the live member view.
  *
  * - `serverForZone(zone)` is the placed server's MemberInfo only while that server is a live
- *   member (a dead owner yields undefined: callers wait for the leader to re-place the zone).
+ *   member of role `role` (default `field`) or `dungeon` — the document places dungeon
+ *   instances (`<name>@<home>`, instances.ts) beside zones (a dead owner yields undefined:
+ *   callers wait for the leader to re-place the zone; a dead dungeon's instance is gone).
  * - `onChange` listeners fire when the resolved mapping zone → (server id, address) changes or
  *   when the document's zone → server map changes; never on mere load updates.
  * - Before the first document exists (no coordinator yet) nothing is placed.
@@ -73,7 +75,8 @@ export class ZkPlacementView implements ZonePlacement {
   serverForZone(zone: string): MemberInfo | undefined {
     const id = this.placedOn(zone);
     if (!id) return undefined;
-    return this.view.members(this.role).find((m) => m.id === id);
+    // zones live on `role` servers, dungeon instances (`<name>@<home>` keys) on dungeon servers
+    return this.view.members().find((m) => m.id === id && (m.role === this.role || m.role === "dungeon"));
   }
 
   pickChannel(zone: string): string {

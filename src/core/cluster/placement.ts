@@ -61,6 +61,10 @@ export class MembershipZonePlacement implements ZonePlacement {
     return placeZone(this.view.members(this.role), zone, this.role);
   }
 
+  placedOn(zone: string): string | undefined {
+    return this.serverForZone(zone)?.id;
+  }
+
   onChange(fn: () => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);

@@ -56,8 +56,10 @@ export interface MemberView {
  * (derived from membership, no coordinator).
  */
 export interface ZonePlacement {
-  /** The live server hosting a zone channel key (`z1`, `z1#2`), if any. */
+  /** The live server hosting a zone channel key (`z1`, `z1#2`) or dungeon instance key, if any. */
   serverForZone(zone: string): MemberInfo | undefined;
+  /** The server id a key is placed on, live or not (undefined: not placed at all). */
+  placedOn(zone: string): string | undefined;
   /**
    * The channel key a user arriving in `zone` should join: the first placed channel (on a
    * live server) below the channel capacity, else the least loaded one; `zone` itself when

@@ -13,6 +13,7 @@ import type { ProcessContext } from "../runtime.js";
 import { AnalyticsConsumer, AnalyticsProducer } from "./analytics.js";
 import type { SqlRunner } from "./events.js";
 import { GameLogWriter, maintainPartitions } from "./game-log.js";
+import type { ShardRouter } from "../../shard/router.js";
 
 /** Runs `fn` with a statement runner inside ONE transaction on the global DB. */
 export type TxRunner = <T>(fn: (tx: SqlRunner) => Promise<T>) => Promise<T>;
@@ -20,6 +21,16 @@ export type TxRunner = <T>(fn: (tx: SqlRunner) => Promise<T>) => Promise<T>;
 export function logMaintenance(ctx: Pick<ProcessContext, "config">, tx: TxRunner, now = Date.now) {
   const { logRetentionDays, logPartitionsAhead } = ctx.config.ops;
   return () => tx((run) => maintainPartitions(run, { now: now(), retentionDays: logRetentionDays, ahead: logPartitionsAhead }));
+}
+
+/** `openGameLog` on the global DB of a role's data layer. */
+export function openGlobalGameLog(ctx: ProcessContext, router: Pick<ShardRouter, "query" | "transaction">): GameLogWriter {
+  const g = ctx.config.db.globalScope;
+  return openGameLog(
+    ctx,
+    (sql, p) => router.query(g, sql, p, { idempotent: true }),
+    (fn) => router.transaction(g, (c) => fn((sql, p) => c.query(sql, p)), { idempotent: true }),
+  );
 }
 
 export function openGameLog(ctx: ProcessContext, run: SqlRunner, tx: TxRunner): GameLogWriter {

@@ -141,13 +141,19 @@ export interface MonitorMetricNames {
   flushLagSeconds?: string;
 }
 
-export const FIELD_MONITOR_METRICS: MonitorMetricNames = {
-  tickSeconds: "rift_field_tick_duration_seconds",
-  queueLength: "rift_field_packet_queue_length",
-  queueConsumeSeconds: "rift_field_packet_queue_consume_seconds",
-  sendQueueBytes: "rift_field_link_send_queue_bytes_hist",
-  flushLagSeconds: "rift_field_flush_lag_seconds",
-};
+/** The scene-host metrics of a game server whose metric prefix is `prefix` (`rift_field_`, `rift_dungeon_`). */
+export function sceneMonitorMetrics(prefix: string): MonitorMetricNames {
+  return {
+    tickSeconds: `${prefix}tick_duration_seconds`,
+    queueLength: `${prefix}packet_queue_length`,
+    queueConsumeSeconds: `${prefix}packet_queue_consume_seconds`,
+    sendQueueBytes: `${prefix}link_send_queue_bytes_hist`,
+    flushLagSeconds: `${prefix}flush_lag_seconds`,
+  };
+}
+
+export const FIELD_MONITOR_METRICS: MonitorMetricNames = sceneMonitorMetrics("rift_field_");
+export const DUNGEON_MONITOR_METRICS: MonitorMetricNames = sceneMonitorMetrics("rift_dungeon_");
 
 export const GATEWAY_MONITOR_METRICS: MonitorMetricNames = { sendQueueBytes: "rift_gateway_send_queue_bytes" };
 

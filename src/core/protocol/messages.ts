@@ -31,6 +31,9 @@ const chatMessage = z.strictObject({
   to: z.string().optional(),
 });
 
+/** One item as clients see it (ids are globally unique). */
+const itemView = z.strictObject({ id: z.number().int().positive(), kind: z.string(), qty: z.number().int().positive() });
+
 /** Client → server. */
 /** Analytics event names and the props bound (client message `analytics`). */
 export const ANALYTICS_NAME = /^[a-z][a-z0-9_.-]{0,47}$/;
@@ -56,6 +59,19 @@ export const ClientSchemas = {
   /** Join / leave a party or guild chat channel (world, zone and the whisper inbox are automatic). */
   chatJoin: z.strictObject({ ch: z.string().regex(CHAT_GROUP_CHANNEL, "party:<id> or guild:<id>") }),
   chatLeave: z.strictObject({ ch: z.string().regex(CHAT_GROUP_CHANNEL, "party:<id> or guild:<id>") }),
+  /**
+   * Enter a dungeon as a party (issue #7, docs/PROTOCOL.md §Dungeons): every member sends the
+   * same `kind` and member list (user ids, including itself, 1-4); when all have asked within
+   * 15 s the field server opens an instance and moves them there together. Progress:
+   * `dungeonParty`; refusal: `error RIFT_DUNGEON_PARTY` / `RIFT_DUNGEON_UNAVAILABLE`.
+   */
+  dungeonEnter: z.strictObject({ kind: z.string().min(1).max(32).regex(/^[a-z0-9_-]+$/), party: z.array(u32).min(1).max(4) }),
+  /** Dungeon: attack monster `target` (must be in range; cooldown applies). */
+  attack: z.strictObject({ target: u32 }),
+  /** Dungeon: leave the instance for the field zone the party came from. */
+  leaveDungeon: z.strictObject({}),
+  /** Your items and currency (answered with `inventory`). */
+  inventory: z.strictObject({}),
   /** The shop catalogue (feature `shop`): answered with `shop`, or `error RIFT_FEATURE_DISABLED` (re: "shopList") when the shop is off. */
   shopList: z.strictObject({}),
   /**
@@ -88,7 +104,7 @@ export const ServerSchemas = {
     /** Channel of the zone (1 = the first; more open when a zone is full). */
     channel: u32.optional(),
     server: z.string(),
-    self: z.strictObject({ id: u32, x: z.number(), y: z.number(), seq: u32 }),
+    self: z.strictObject({ id: u32, x: z.number(), y: z.number(), seq: u32, /** Hit points (game servers send it; optional for older servers). */ hp: z.number().optional() }),
     world: z.strictObject({ size: z.number(), cell: z.number() }),
   }),
   /** Full view of newly watched cells / entities that left the view (see PROTOCOL.md). */
@@ -112,6 +128,20 @@ export const ServerSchemas = {
   features: z.strictObject({ features: z.array(z.string()) }),
   /** The shop catalogue (answer to `shopList`). */
   shop: z.strictObject({ items: z.array(z.strictObject({ id: z.string(), name: z.string(), price: z.number().int().min(0) })) }),
+  /** Party forming for a dungeon: who asked so far (`ready`) out of `party`. */
+  dungeonParty: z.strictObject({ kind: z.string(), party: z.array(u32), ready: z.array(u32) }),
+  /** Dungeon state (sent on entry and whenever monsters or party hp change). */
+  dungeon: z.strictObject({
+    instance: z.string(),
+    kind: z.string(),
+    monsters: z.array(z.strictObject({ id: u32, name: z.string(), hp: z.number(), maxHp: z.number(), x: z.number(), y: z.number() })),
+    party: z.array(z.strictObject({ id: u32, hp: z.number() })),
+    cleared: z.boolean(),
+  }),
+  /** The reward drop of a cleared dungeon, already in your inventory: new items, currency granted, new balance and hp. */
+  reward: z.strictObject({ items: z.array(itemView), currency: z.number().int(), balance: z.number().int(), hp: z.number() }),
+  /** Answer to `inventory`. */
+  inventory: z.strictObject({ items: z.array(itemView), currency: z.number().int() }),
   /** An `analytics` event with this id is queued durably (Redis Stream); it will reach the analytics table. */
   analyticsAck: z.strictObject({ id: u32 }),
 } as const;

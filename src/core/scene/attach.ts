@@ -28,7 +28,7 @@ export interface AttachRequest {
 }
 
 export type AttachResult =
-  | { kind: "ready"; req: AttachRequest; state: PlayerState; epoch: number }
+  | { kind: "ready"; req: AttachRequest; state: PlayerState; epoch: number; /** The row was of another zone and adopted here (save it soon). */ adopted?: boolean }
   | { kind: "transfer"; req: AttachRequest; zone: string }
   | { kind: "failed"; req: AttachRequest; key: ErrorKey; detail: string };
 
@@ -39,6 +39,8 @@ export interface AttachFlowOptions {
   /** Whether a channel key is served here now. */
   hosts(channel: string): boolean;
   initialState(user: number, name: string, zone: string): PlayerState;
+  /** A row of another zone: the state to adopt it with here, or undefined (→ transfer). */
+  adopt?(state: PlayerState, channel: string): PlayerState | undefined;
   /** Resolves when the user's pending final write on this server is settled. */
   released(user: number): Promise<unknown>;
   onResult(r: AttachResult): void;
@@ -83,7 +85,12 @@ export class AttachFlow {
       owned = await repo.takeOwnership(req.user, nodeId);
     }
     if (!owned) return { kind: "failed", req, key: "DEPENDENCY_UNAVAILABLE", detail: "player row missing after ensure" };
-    if (owned.state.zone !== baseZone(req.zone) || !this.opts.hosts(req.zone)) return { kind: "transfer", req, zone: owned.state.zone };
+    if (!this.opts.hosts(req.zone)) return { kind: "transfer", req, zone: owned.state.zone };
+    if (owned.state.zone !== baseZone(req.zone)) {
+      const adopted = this.opts.adopt?.(owned.state, req.zone);
+      if (!adopted) return { kind: "transfer", req, zone: owned.state.zone };
+      return { kind: "ready", req, state: adopted, epoch: owned.epoch, adopted: true };
+    }
     return { kind: "ready", req, state: owned.state, epoch: owned.epoch };
   }
 }

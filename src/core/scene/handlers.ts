@@ -22,10 +22,35 @@ export interface SceneContext {
   dropped(reason: "replay" | "invalid"): void;
   /** The user's persistent state changed (write-behind will save it). */
   dirty(s: Session): void;
-  /** Move the user to another zone: save with the zone's spawn point, then `transfer`. */
-  travel(s: Session, zone: string): void;
+  /** Move the user to another zone: save with `pos` (default the zone's spawn point), then `transfer`. */
+  travel(s: Session, zone: string, pos?: { x: number; y: number }): void;
   /** Whether some server can take users in this zone (placement known to this process). */
   zoneExists(zone: string): boolean;
+  /** A user served here now. */
+  session(user: number): Session | undefined;
+  /** The users in a channel key (zone, channel or dungeon instance). */
+  sessionsIn(key: string): Session[];
+  /** Set the user's hit points (saved by write-behind). */
+  setHp(s: Session, hp: number): void;
+  /** The owner epoch this server holds for the user (fences DB writes made outside write-behind). */
+  epochOf(user: number): number | undefined;
+  /** Forget the world of an empty channel key (a destroyed dungeon instance). False while users are in it. */
+  dropWorld(key: string): boolean;
+  /** This server's node id. */
+  readonly nodeId: string;
+}
+
+/**
+ * Role hooks beside the message handlers. They run on the logic thread like handlers; an
+ * exception is caught and counted (the loop goes on).
+ */
+export interface SceneHooks {
+  /** A user was attached here (its world joined, `attached` sent). */
+  entered?(ctx: SceneContext, s: Session): void;
+  /** A user is about to leave (detach, travel, kick, hand-over); still in the tables. */
+  leaving?(ctx: SceneContext, s: Session): void;
+  /** Every tick, after the packet queue was consumed. */
+  tick?(ctx: SceneContext): void;
 }
 
 export type SceneHandlers = {

@@ -53,7 +53,7 @@ import { World } from "../../game/world.js";
 import { baseZone, parseChannel } from "../cluster/channels.js";
 import { AttachFlow, type AttachResult } from "./attach.js";
 import { LinkInterest, Outbox } from "./fanout.js";
-import type { SceneContext, SceneHandlers } from "./handlers.js";
+import type { SceneContext, SceneHandlers, SceneHooks } from "./handlers.js";
 import { InputGuard } from "./input-guard.js";
 import { createSceneMetrics, type SceneMetrics } from "./metrics.js";
 import { SessionTable, type Session } from "./sessions.js";
@@ -91,6 +91,18 @@ export interface SceneHostOptions {
   gameLog?: GameLogSink;
   /** Exception isolation: faults of one user within `windowMs` before it is kicked (default 3 / 60 s). */
   faults?: { maxFaults?: number; windowMs?: number; recentPerUser?: number };
+  /** Channel keys this host can have a world for (default: the channels of `zones`). Dungeon servers: instance keys. */
+  canHost?: (key: string) => boolean;
+  /** Role hooks (e.g. dungeon runs), called on the logic thread. */
+  hooks?: SceneHooks;
+  /**
+   * A loaded row whose zone is not the requested channel's zone: the state to play it with
+   * here (the host adopts the user: e.g. a field server taking back the party of a crashed
+   * dungeon at its safe spot), or undefined to send the user to the row's zone.
+   */
+  adopt?: (state: PlayerState, channel: string) => PlayerState | undefined;
+  /** Where a user goes when this host hands it over (shutdown, drain): default its own zone at its position. */
+  handOverTo?: (s: Session) => { zone: string; x: number; y: number } | undefined;
 }
 
 interface QueuedInput {
@@ -104,6 +116,10 @@ export class SceneHost {
   readonly metrics: SceneMetrics;
   /** Channel key (`z1`, `z1#2`, …; channels.ts) → its world. Channel 1 of every zone exists from the start. */
   private readonly worlds = new Map<string, World>();
+  /** Cell-id slot of each world (slots of dropped worlds are reused). */
+  private readonly slots = new Map<string, number>();
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
   private readonly cellCount: number;
   private readonly sessions = new SessionTable();
   private readonly links = new Map<LinkId, string>();
@@ -158,6 +174,7 @@ export class SceneHost {
       nodeId: opts.nodeId,
       maxInFlight: opts.maxAttachesInFlight,
       hosts: (zone) => this.serves(zone),
+      ...(opts.adopt ? { adopt: opts.adopt } : {}),
       initialState: (user, name, zone) => ({ userId: user, name, zone, ...spawnPoint(zone, opts.rules), hp: opts.initialHp }),
       released: (user) => this.writeBehind.released(user),
       onResult: (r) => this.onAttachResult(r),
@@ -202,14 +219,34 @@ export class SceneHost {
     return [...this.worlds.keys()];
   }
 
-  /** The world of a channel key of a zone we can host; created on first use (its own cell-id range). */
+  private canHost(key: string): boolean {
+    return this.opts.canHost ? this.opts.canHost(key) : this.opts.zones.includes(baseZone(key));
+  }
+
+  /** The world of a channel key we can host; created on first use (its own cell-id range). */
   private worldFor(key: string): World | undefined {
     let w = this.worlds.get(key);
-    if (!w && this.opts.zones.includes(baseZone(key))) {
-      w = new World(this.opts.rules, { cellBase: this.worlds.size * this.cellCount });
+    if (!w && this.canHost(key)) {
+      const slot = this.freeSlots.pop() ?? this.nextSlot++;
+      w = new World(this.opts.rules, { cellBase: slot * this.cellCount });
       this.worlds.set(key, w);
+      this.slots.set(key, slot);
     }
     return w;
+  }
+
+  /** Forget an empty world (a destroyed dungeon instance); its cell-id range is reused. False while users are in it. */
+  dropWorld(key: string): boolean {
+    const w = this.worlds.get(key);
+    if (!w) return true;
+    if (w.size > 0) return false;
+    w.endTick(); // close the last tick's change lists
+    this.worlds.delete(key);
+    const slot = this.slots.get(key)!;
+    this.slots.delete(key);
+    this.freeSlots.push(slot);
+    this.metrics.ccu.remove({ zone: key });
+    return true;
   }
 
   // ------------------------------------------------------------------ IO events
@@ -346,7 +383,21 @@ export class SceneHost {
     this.writeBehind.track(user, r.epoch);
     this.metrics.ccu.inc({ zone: s.zone });
     this.metrics.attaches.inc({ result: "ok" });
+    if (r.adopted) this.writeBehind.markDirty(user);
     this.sendCtrl(link, ["attached", { user, enter: this.enterBody(s, e.x, e.y) }]);
+    this.hook("entered", s);
+  }
+
+  /** Run a role hook; an exception is isolated like a handler's (logged, counted, the user sent to the safe spot). */
+  private hook(name: "entered" | "leaving", s: Session): void {
+    const fn = this.opts.hooks?.[name];
+    if (!fn) return;
+    try {
+      fn.call(this.opts.hooks, this.ctx, s);
+    } catch (err) {
+      this.metrics.handlerErrors.inc({ type: `hook_${name}` });
+      this.log.error({ err, user: s.user, hook: name }, "scene hook threw");
+    }
   }
 
   /**
@@ -367,7 +418,7 @@ export class SceneHost {
 
   /** Whether this server serves a channel key now (can host its zone, and it is placed here). */
   serves(key: string): boolean {
-    if (!this.opts.zones.includes(baseZone(key))) return false;
+    if (!this.canHost(key)) return false;
     return this.opts.placedHere ? this.opts.placedHere(key) : parseChannel(key).n === 1;
   }
 
@@ -376,7 +427,7 @@ export class SceneHost {
       zone: baseZone(s.zone),
       channel: parseChannel(s.zone).n,
       server: this.opts.nodeId,
-      self: { id: s.user, x, y, seq: 0 },
+      self: { id: s.user, x, y, seq: 0, hp: s.hp },
       world: { size: this.opts.rules.worldSize, cell: this.opts.rules.cellSize },
     };
   }
@@ -407,6 +458,7 @@ export class SceneHost {
 
   /** Take a user out of the world and the tables; returns its last state. */
   private removeSession(s: Session, zone = baseZone(s.zone), pos?: { x: number; y: number }): PlayerState {
+    this.hook("leaving", s);
     const e = this.worlds.get(s.zone)?.leave(s.user);
     this.sessions.remove(s.user);
     this.interest.remove(s.link, s.cells);
@@ -452,10 +504,10 @@ export class SceneHost {
     if (s) this.kick(s, "PERSIST_REJECTED", "owner epoch changed", false);
   }
 
-  private travel(s: Session, zone: string): void {
+  private travel(s: Session, zone: string, pos?: { x: number; y: number }): void {
     const link = s.link;
     this.opts.gameLog?.log("transfer", s.user, { from: s.zone, to: zone, server: this.opts.nodeId });
-    const state = this.removeSession(s, zone, spawnPoint(zone, this.opts.rules));
+    const state = this.removeSession(s, zone, pos ?? spawnPoint(zone, this.opts.rules));
     void this.writeBehind.release(s.user, state).then((r) => this.transferOrKick(link, s.user, zone, r, "travel"));
   }
 
@@ -492,8 +544,18 @@ export class SceneHost {
       error: (s, key, detail) => this.outbox.direct(s.link, s.user, ["error", { code: ErrorCatalog[key].code, message: detail ? `${ErrorCatalog[key].message}: ${detail}` : ErrorCatalog[key].message }]),
       dropped: (reason) => this.metrics.dropped.inc({ reason }),
       dirty: (s) => this.writeBehind.markDirty(s.user),
-      travel: (s, zone) => this.travel(s, zone),
+      travel: (s, zone, pos) => this.travel(s, zone, pos),
       zoneExists: (zone) => this.serves(zone) || (this.opts.zoneExists?.(zone) ?? false),
+      session: (user) => this.sessions.get(user),
+      sessionsIn: (key) => [...this.sessions.values()].filter((s) => s.zone === key),
+      setHp: (s, hp) => {
+        if (s.hp === hp) return;
+        s.hp = hp;
+        this.writeBehind.markDirty(s.user);
+      },
+      epochOf: (user) => this.writeBehind.epochOf(user),
+      dropWorld: (key) => this.dropWorld(key),
+      nodeId: this.opts.nodeId,
     };
   }
 
@@ -560,6 +622,14 @@ export class SceneHost {
     this.tickNo = tick;
     const t0 = performance.now();
     this.queue.drain((item) => this.dispatch(item));
+    if (this.opts.hooks?.tick) {
+      try {
+        this.opts.hooks.tick(this.ctx);
+      } catch (err) {
+        this.metrics.handlerErrors.inc({ type: "hook_tick" });
+        this.log.error({ err, tick }, "scene tick hook threw");
+      }
+    }
     this.metrics.queueConsume.observe((performance.now() - t0) / 1000);
     this.metrics.queueLength.set(this.queue.length);
     const changed: CellOut[] = [];
@@ -594,9 +664,12 @@ export class SceneHost {
   /** Save the user's state, then tell its gateway to re-attach it at the zone's owner. */
   private async handOver(s: Session, why: string): Promise<void> {
     const link = s.link;
-    const zone = baseZone(s.zone);
+    const to = this.opts.handOverTo?.(s);
+    const zone = to?.zone ?? baseZone(s.zone);
     this.handoversRunning++;
-    const r = await this.release(s).finally(() => this.handoversRunning--);
+    const state = this.removeSession(s, zone, to);
+    const r = await this.writeBehind.release(s.user, state).finally(() => this.handoversRunning--);
+    if (r !== "saved") this.log.warn({ user: s.user, result: r }, "final write on hand-over not saved");
     if (r === "saved") this.metrics.handovers.inc({ reason: why });
     this.transferOrKick(link, s.user, zone, r, why);
   }

@@ -233,6 +233,11 @@ export class WriteBehind {
     this.tracked.set(user, { epoch, dirtySince: undefined });
   }
 
+  /** The owner epoch a tracked user is written under (undefined: not tracked). */
+  epochOf(user: number): number | undefined {
+    return this.tracked.get(user)?.epoch;
+  }
+
   isTracked(user: number): boolean {
     return this.tracked.has(user);
   }

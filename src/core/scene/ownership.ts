@@ -1,5 +1,5 @@
 /**
- * How a field server follows the cluster's decisions about its users:
+ * How a game server (field or dungeon) follows the cluster's decisions about its users:
  *
  * - `followPlacement`: whenever the coordinator's placement changes, every zone channel this
  *   server holds users of but no longer serves is handed over (final write, then `transfer` to the
@@ -7,20 +7,20 @@
  * - `guardSession`: ZooKeeper connection states as Curator names them — suspended
  *   (`disconnected`: hold writes), reconnected (`connected`: write again), lost (`expired`:
  *   self-fence before anyone takes our users over), new session (`renewed`: accept again).
- * - `FieldDrain`: graceful drain on SIGTERM or an operator's drain request
+ * - `SceneDrain`: graceful drain on SIGTERM or an operator's drain request
  *   (`<root>/drain/<id>`): refuse new users, ask the coordinator to move our zones (the
  *   request node), wait until no zone is placed here and every user was handed over (or
  *   `timeoutMs`), then let the rest of the shutdown run. Zones no other server can host stay
  *   here; their users are handed back to the gateways by the shutdown itself. Runs BEFORE the member node is
  *   removed, so gateways never treat a draining server as dead.
  */
-import type { Logger } from "../core/log.js";
-import { drainRequestPath } from "../core/cluster/paths.js";
-import { encodeDrainRequest } from "../core/cluster/placement-doc.js";
-import type { ZkPlacementView } from "../core/cluster/placement-view.js";
-import { WatchedNode } from "../core/cluster/watched.js";
-import { isZkError, type Zk } from "../core/cluster/zk.js";
-import type { SceneHost } from "../core/scene/scene-host.js";
+import type { Logger } from "../log.js";
+import { drainRequestPath } from "../cluster/paths.js";
+import { encodeDrainRequest } from "../cluster/placement-doc.js";
+import type { ZkPlacementView } from "../cluster/placement-view.js";
+import { WatchedNode } from "../cluster/watched.js";
+import { isZkError, type Zk } from "../cluster/zk.js";
+import type { SceneHost } from "./scene-host.js";
 
 export function followPlacement(placement: Pick<ZkPlacementView, "onChange">, scene: SceneHost): () => void {
   const check = () => {
@@ -38,7 +38,7 @@ export function guardSession(zk: Pick<Zk, "onSession">, scene: SceneHost): () =>
   });
 }
 
-export interface FieldDrainOptions {
+export interface SceneDrainOptions {
   zk: Zk;
   root: string;
   nodeId: string;
@@ -48,10 +48,10 @@ export interface FieldDrainOptions {
   log: Logger;
 }
 
-export class FieldDrain {
+export class SceneDrain {
   private watcher: WatchedNode<Buffer> | undefined;
 
-  constructor(private readonly opts: FieldDrainOptions) {}
+  constructor(private readonly opts: SceneDrainOptions) {}
 
   /** Remove a drain request left over by an earlier process with our id (it finished). */
   async clearStale(): Promise<void> {

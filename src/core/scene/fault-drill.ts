@@ -1,12 +1,12 @@
 /**
- * Ops API `POST /debug/fault {user, count?}` (only when `field.faultInjection` is on): the
+ * Ops API `POST /debug/fault {user, count?}` (only when `field.faultInjection` is on; field and dungeon servers): the
  * user's next `count` (default 1) requests throw inside the scene's handler boundary — a drill
  * of exception isolation (the player goes to the safe spot, a trace lands in the game log).
  */
 import { z } from "zod";
-import { RiftError } from "../core/errors.js";
-import type { Logger } from "../core/log.js";
-import type { OpsServer } from "../core/metrics.js";
+import { RiftError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { OpsServer } from "../metrics.js";
 
 const Body = z.strictObject({ user: z.number().int().positive(), count: z.number().int().min(1).max(100).optional() });
 

@@ -14,9 +14,9 @@
  * GET /shard/cache?users=1,2 shows this process's cached mapping (consistency checks).
  */
 import { z } from "zod";
-import { RiftError } from "../core/errors.js";
-import type { Logger } from "../core/log.js";
-import type { OpsServer } from "../core/metrics.js";
+import { RiftError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { OpsServer } from "../metrics.js";
 
 /** Most users in one hold / release request. */
 export const MAX_MOVE_USERS = 10_000;
