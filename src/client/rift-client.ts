@@ -60,6 +60,8 @@ export interface RiftClientEvents {
   dungeon: ServerBody<"dungeon">;
   reward: ServerBody<"reward">;
   inventory: ServerBody<"inventory">;
+  /** Trades (docs/PROTOCOL.md §Trades): waiting / offered / committed / aborted / inDoubt / cancelled. */
+  tradeStatus: ServerBody<"tradeStatus">;
   /** Every server message after validation (debugging, tests). */
   message: ServerMessage;
   close: CloseInfo;
@@ -306,10 +308,24 @@ export class RiftClient {
   }
 
   /**
+   * Propose (or accept, by mirroring an `offered` status) a trade with user `withUser`: you
+   * hand over `give`, you receive `get`. Events: `tradeStatus` (waiting, then committed /
+   * aborted / inDoubt / cancelled); `error` RIFT_TRADE_REJECTED for a malformed proposal.
+   */
+  trade(withUser: number, give: { items: number[]; currency: number }, get: { items: number[]; currency: number }): void {
+    this.send("trade", { with: withUser, give, get });
+  }
+
+  /** Withdraw your open trade proposal to `withUser` (`tradeStatus cancelled`). */
+  cancelTrade(withUser: number): void {
+    this.send("tradeCancel", { with: withUser });
+  }
+
+  /**
    * Resolves with the first `event` payload (from now on) for which `pred` holds; rejects after
    * `timeoutMs` or when the connection closes.
    */
-  waitForEvent<K extends "chat" | "chatHistory" | "chatError" | "chatNotice" | "relocated" | "error" | "features" | "shop" | "dungeonParty" | "dungeon" | "reward" | "inventory" | "enter">(
+  waitForEvent<K extends "chat" | "chatHistory" | "chatError" | "chatNotice" | "relocated" | "error" | "features" | "shop" | "dungeonParty" | "dungeon" | "reward" | "inventory" | "enter" | "tradeStatus">(
     event: K,
     pred: (p: RiftClientEvents[K]) => boolean = () => true,
     timeoutMs = this.opts.requestTimeoutMs,
@@ -507,6 +523,7 @@ export class RiftClient {
       case "shop":
       case "dungeonParty":
       case "inventory":
+      case "tradeStatus":
         this.emit(msg.t, msg.b as never);
         break;
       case "dungeon": {

@@ -15,6 +15,7 @@ import { SceneDrain, followPlacement, guardSession } from "../core/scene/ownersh
 import { ShardMoveParticipant } from "../core/scene/shard-moves.js";
 import { registerFaultDrill } from "../core/scene/fault-drill.js";
 import { openGlobalGameLog } from "../core/ops/log-wiring.js";
+import { openTradeDesk } from "../core/scene/trade-wiring.js";
 import { DUNGEON_MONITOR_METRICS, metricsSource, startMonitor } from "../core/ops/monitor.js";
 import { createDungeonScene } from "./scene.js";
 
@@ -23,6 +24,8 @@ export const dungeonMain: RoleMain = async (ctx) => {
   const { zk, placement } = await joinCluster(ctx, log);
   const data = await openDataLayer(ctx);
   const root = config.cluster.zookeeper.root;
+  const gameLog = openGlobalGameLog(ctx, data.router);
+  const trades = openTradeDesk(ctx, data, gameLog);
   const { scene, runs } = createDungeonScene({
     config,
     nodeId,
@@ -37,7 +40,9 @@ export const dungeonMain: RoleMain = async (ctx) => {
       const on = placement.placedOn(key);
       return on === nodeId || on === undefined;
     },
-    gameLog: openGlobalGameLog(ctx, data.router),
+    gameLog,
+    handlers: trades.handlers,
+    hooks: trades.hooks,
   });
   const moves = new ShardMoveParticipant({ writes: scene, cache: data.shardMap, log });
   moves.register(ctx.ops);

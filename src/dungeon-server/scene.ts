@@ -13,6 +13,8 @@ import { inventoryHandlers, movementHandlers } from "../core/scene/common-handle
 import { createIoHost } from "../core/transport/io-workers.js";
 import type { GameLogSink } from "../core/ops/game-log.js";
 import { DEFAULT_HP, spawnPoint } from "../game/rules.js";
+import type { SceneHandlers, SceneHooks } from "../core/scene/handlers.js";
+import { mergeHooks } from "../core/scene/handlers.js";
 import type { ItemRepository } from "../shard/items.js";
 import type { PlayerRepository } from "../shard/types.js";
 import { fieldRules, sceneLinkUnit, sceneRuntimeOptions } from "../field-server/scene.js";
@@ -29,6 +31,9 @@ export interface DungeonSceneDeps {
   /** Whether an instance key is placed on this server now (coordinator placement). */
   placedHere: (key: string) => boolean;
   gameLog?: GameLogSink;
+  /** More handlers (e.g. trades) and hooks, beside the dungeon game's. */
+  handlers?: SceneHandlers;
+  hooks?: SceneHooks;
 }
 
 export function createDungeonScene(deps: DungeonSceneDeps): { scene: SceneHost; runs: DungeonRuns } {
@@ -55,8 +60,8 @@ export function createDungeonScene(deps: DungeonSceneDeps): { scene: SceneHost; 
     initialHp: DEFAULT_HP,
     repo: deps.repo,
     io,
-    handlers: { ...movementHandlers, ...inventoryHandlers(deps.items, log), ...runs.handlers }, // runs' move wraps the shared one
-    hooks: runs.hooks,
+    handlers: { ...movementHandlers, ...inventoryHandlers(deps.items, log), ...deps.handlers, ...runs.handlers }, // runs' move wraps the shared one
+    hooks: deps.hooks ? mergeHooks(runs.hooks, deps.hooks) : runs.hooks,
     canHost: isInstanceKey,
     placedHere: deps.placedHere,
     handOverTo: (s) => runs.homeOf(s),

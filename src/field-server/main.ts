@@ -1,7 +1,8 @@
 /**
  * Field server role wiring: ZooKeeper session → member view + coordinator placement → data
  * layer → scene host (IO workers, packet queue, tick loop, write-behind) serving the zones the
- * coordinator places here, with inventory and dungeon entry (dungeon-entry.ts) → placement
+ * coordinator places here, with inventory, dungeon entry (dungeon-entry.ts) and player trades
+ * (core/scene/trade-wiring.ts: 2PC coordinator + recovery, Redis trade book) → placement
  * follower and session guard (core/scene/ownership.ts) → membership registration
  * (`linkPorts`, the zones we can host, load and per-zone load) → drain. The ops API also
  * serves the shard-move holds of the online user mover (core/scene/shard-moves.ts).
@@ -17,6 +18,8 @@ import { openDataLayer } from "../shard/data-layer.js";
 import { PgItemRepository } from "../shard/items.js";
 import { SceneDrain, followPlacement, guardSession } from "../core/scene/ownership.js";
 import { inventoryHandlers } from "../core/scene/common-handlers.js";
+import { openTradeDesk } from "../core/scene/trade-wiring.js";
+import { mergeHooks } from "../core/scene/handlers.js";
 import { ShardMoveParticipant } from "../core/scene/shard-moves.js";
 import { registerFaultDrill } from "../core/scene/fault-drill.js";
 import { openGlobalGameLog } from "../core/ops/log-wiring.js";
@@ -37,8 +40,10 @@ export const fieldMain: RoleMain = async (ctx) => {
     placeTimeoutMs: config.dungeon.placeTimeoutMs,
     log,
   });
+  const gameLog = openGlobalGameLog(ctx, data.router);
+  const trades = openTradeDesk(ctx, data, gameLog);
   const scene = createFieldScene({
-    gameLog: openGlobalGameLog(ctx, data.router),
+    gameLog,
     config,
     nodeId,
     repo: data.players,
@@ -46,8 +51,8 @@ export const fieldMain: RoleMain = async (ctx) => {
     log,
     placedHere: (zone) => placement.placedOn(zone) === nodeId,
     zoneExists: (zone) => placement.placedOn(zone) !== undefined,
-    handlers: { ...inventoryHandlers(items, log), ...dungeons.handlers },
-    hooks: dungeons.hooks,
+    handlers: { ...inventoryHandlers(items, log), ...dungeons.handlers, ...trades.handlers },
+    hooks: mergeHooks(dungeons.hooks, trades.hooks),
   });
   const moves = new ShardMoveParticipant({ writes: scene, cache: data.shardMap, log });
   moves.register(ctx.ops);

@@ -217,6 +217,8 @@ export class ClientConnection implements RoutedClient {
       case "attack":
       case "leaveDungeon":
       case "inventory":
+      case "trade":
+      case "tradeCancel":
         // game requests: handled by the game server that owns the user
         if (this.st === "hello" || this.st === "auth") return this.unexpected(msg.t);
         return this.input(msg.t, msg.b);

@@ -24,7 +24,7 @@ import type { AnalyticsSink } from "../core/ops/analytics.js";
 import type { GameLogSink } from "../core/ops/game-log.js";
 
 /** Features announced in `welcome` (what this gateway build supports). */
-export const GATEWAY_FEATURES = ["move", "travel", "ping", "aoi-cells", "relocate", "chat", "shop", "dungeons", "inventory"] as const;
+export const GATEWAY_FEATURES = ["move", "travel", "ping", "aoi-cells", "relocate", "chat", "shop", "dungeons", "inventory", "trade"] as const;
 
 export interface GatewayOptions {
   id: string;

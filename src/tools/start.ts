@@ -7,7 +7,11 @@
  *    its zone moves to the other), two chat servers (links :7200, :7210; channels spread over
  *    both, kill one and its channels move) and two gateways (ws://127.0.0.1:7000 and :7001),
  *    as child processes of this one;
- * 3. a demo: a few SDK bots walking around z1, with a status line every few seconds.
+ *    and two dungeon servers (links :7300, :7310; the leader places each instance on the less
+ *    loaded one);
+ * 3. a demo: a few SDK bots walking around z1, four of them going through the crypt dungeon
+ *    together every few seconds (field → dungeon → field without reconnecting, a reward drop
+ *    each), with a status line every few seconds.
  * Ctrl-C (or SIGTERM) stops the bots, then the roles (SIGTERM, by PID), then the infra.
  *
  * Options: `npm start -- --shards N --bots N --no-demo --keep-infra`.
@@ -26,7 +30,7 @@ const say = (line: string) => process.stdout.write(`[start] ${line}\n`);
 
 interface RoleSpec {
   name: string;
-  role: "gateway" | "field" | "coordinator" | "chat";
+  role: "gateway" | "field" | "dungeon" | "coordinator" | "chat";
   env: Record<string, string>;
   /** Port whose /healthz proves readiness. */
   opsPort: number;
@@ -60,7 +64,7 @@ async function healthy(port: number): Promise<boolean> {
 
 async function stopRoles(roles: RunningRole[]): Promise<void> {
   // Gateways first (clients detach and their state is flushed), then game servers, then coordinators.
-  for (const kind of ["gateway", "chat", "field", "coordinator"] as const) {
+  for (const kind of ["gateway", "chat", "field", "dungeon", "coordinator"] as const) {
     const group = roles.filter((r) => r.role === kind && r.child.exitCode === null);
     for (const r of group) r.child.kill("SIGTERM");
     await Promise.all(
@@ -86,18 +90,17 @@ function startDemo(urls: string[], bots: number): { stop: () => Promise<void>; s
         const name = `demo_${tag}_${i}`;
         await c.register(name, "demo-password");
         await c.login(name, "demo-password");
-        const enter = await c.waitForEnter();
+        await c.waitForEnter();
         clients.push(c);
-        let { x, y } = enter.self;
         let dir = (i / bots) * 2 * Math.PI;
-        const size = enter.world.size;
         walkers.push(
           setInterval(() => {
-            if (stopped || c.closed) return;
+            if (stopped || c.closed || !c.self || !c.lastEnter || c.lastEnter.zone.includes("@")) return; // not while in a dungeon
+            const size = c.lastEnter.world.size;
             // Wander: drift the heading a little, bounce off the edges of the field.
             dir += (Math.random() - 0.5) * 0.3;
-            x += Math.cos(dir) * 4;
-            y += Math.sin(dir) * 4;
+            let x = c.self.x + Math.cos(dir) * 4;
+            let y = c.self.y + Math.sin(dir) * 4;
             if (x < 10 || x > size - 10) dir = Math.PI - dir;
             if (y < 10 || y > size - 10) dir = -dir;
             x = Math.min(size - 10, Math.max(10, x));
@@ -109,14 +112,42 @@ function startDemo(urls: string[], bots: number): { stop: () => Promise<void>; s
         say(`demo bot ${i} failed: ${(e as Error).message}`);
       }
     }
+    if (clients.length >= 4) void partyLoop(clients.slice(0, 4));
   })();
+  const dungeon = { runs: 0, last: "" };
+  /** Four bots go through the crypt again and again: form the party, fight, take the drop, leave. */
+  async function partyLoop(party: RiftClient[]): Promise<void> {
+    const ids = party.map((c) => c.session!.userId);
+    while (!stopped && party.every((c) => !c.closed)) {
+      try {
+        const entered = party.map((c) => c.waitForEvent("enter", (e) => e.zone.includes("@"), 15_000));
+        for (const c of party) c.enterDungeon("crypt", ids);
+        await Promise.all(entered);
+        const rewards = party.map((c) => c.waitForEvent("reward", () => true, 30_000));
+        const fight = setInterval(() => {
+          for (const c of party) c.attack(1 + Math.floor(Math.random() * 3));
+        }, 250);
+        const got = await Promise.all(rewards).finally(() => clearInterval(fight));
+        const home = party.map((c) => c.waitForEvent("enter", (e) => !e.zone.includes("@"), 15_000));
+        for (const c of party) c.leaveDungeon();
+        await Promise.all(home);
+        dungeon.runs++;
+        dungeon.last = got.map((r) => r.items.map((it) => it.kind).join("+")).join(", ");
+      } catch (e) {
+        if (!stopped) say(`demo party: ${(e as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 8000));
+    }
+  }
   return {
     status: () => {
       const live = clients.filter((c) => !c.closed);
       const seen = live.map((c) => c.visibleCount);
       const avg = seen.length ? (seen.reduce((a, b) => a + b, 0) / seen.length).toFixed(1) : "0";
-      const s = live[0]?.self;
-      return `demo: ${live.length}/${bots} bots walking, each sees ${avg} others on average${s ? `; bot 0 at (${s.x.toFixed(0)}, ${s.y.toFixed(0)})` : ""}`;
+      const walker = live.length > 4 ? 4 : 0; // bots 0-3 are the dungeon party
+      const s = live[walker]?.self;
+      const runs = dungeon.runs ? `; party of 4: ${dungeon.runs} crypt runs, last drops ${dungeon.last}` : "";
+      return `demo: ${live.length}/${bots} bots walking, each sees ${avg} others on average${s ? `; bot ${walker} at (${s.x.toFixed(0)}, ${s.y.toFixed(0)})` : ""}${runs}`;
     },
     stop: async () => {
       stopped = true;
@@ -171,6 +202,8 @@ async function main(): Promise<void> {
       { name: "coord-2", role: "coordinator", opsPort: 9302, env: {} },
       { name: "field-1", role: "field", opsPort: 9201, env: { RIFT__FIELD__ZONES: "[z1,z2]", RIFT__FIELD__LINKPORT: "7100" } },
       { name: "field-2", role: "field", opsPort: 9202, env: { RIFT__FIELD__ZONES: "[z1,z2]", RIFT__FIELD__LINKPORT: "7110" } },
+      { name: "dungeon-1", role: "dungeon", opsPort: 9501, env: { RIFT__DUNGEON__LINKPORT: "7300" } },
+      { name: "dungeon-2", role: "dungeon", opsPort: 9502, env: { RIFT__DUNGEON__LINKPORT: "7310" } },
       { name: "chat-1", role: "chat", opsPort: 9401, env: { RIFT__CHAT__LINKPORT: "7200" } },
       { name: "chat-2", role: "chat", opsPort: 9402, env: { RIFT__CHAT__LINKPORT: "7210" } },
       { name: "gateway-1", role: "gateway", opsPort: 9101, env: { RIFT__GATEWAY__PORT: "7000" } },

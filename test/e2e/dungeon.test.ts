@@ -10,7 +10,8 @@
  *    shard = the ledger's `create` rows, its currency = the ledger's grants = 10 × rounds;
  *    every instance destroyed (placement and request nodes empty).
  * 2. kill -9 of the dungeon server in the middle of a run: the party is back in z1 at the safe
- *    spot without a disconnect, and can enter a dungeon again (on the other dungeon server).
+ *    spot without a disconnect, and can enter a dungeon again (on the other dungeon server),
+ *    where two members trade a drop for currency (trades work on dungeon servers too).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RiftClient } from "../../src/client/rift-client.js";
@@ -180,6 +181,19 @@ describe("dungeons: party transfer field → dungeon → field", { timeout: 600_
     expect(p2!.zones[next]!.server).not.toBe(serverId);
     const rewards = await Promise.all(party.map((m) => fightUntilReward(m)));
     expect(rewards.every((r) => r.items.length === 1)).toBe(true);
+    // players trade inside the dungeon too: member 0 sells its drop to member 1 for 5 currency
+    const [m0, m1] = party as [Member, Member];
+    const item = rewards[0]!.items[0]!.id;
+    const done0 = m0.c.waitForEvent("tradeStatus", (t) => t.state === "committed" || t.state === "aborted", 15_000);
+    const done1 = m1.c.waitForEvent("tradeStatus", (t) => t.state === "committed" || t.state === "aborted", 15_000);
+    const offered = m1.c.waitForEvent("tradeStatus", (t) => t.state === "offered", 15_000);
+    m0.c.trade(m1.id, { items: [item], currency: 0 }, { items: [], currency: 5 });
+    await offered;
+    m1.c.trade(m0.id, { items: [], currency: 5 }, { items: [item], currency: 0 });
+    expect((await done0).state).toBe("committed");
+    expect((await done1).state).toBe("committed");
+    expect((await m1.c.inventory()).items.map((x) => x.id)).toContain(item);
+    expect((await m0.c.inventory()).items.map((x) => x.id)).not.toContain(item);
     const home2 = party.map((m) => m.c.waitForEvent("enter", (e) => e.zone === "z1", 15_000));
     for (const m of party) m.c.leaveDungeon();
     await Promise.all(home2);

@@ -6,6 +6,7 @@
  * with the same tables so a broken server is detected at the client.
  */
 import { z } from "zod";
+import { MAX_TRADE_CURRENCY, MAX_TRADE_ITEMS } from "../../game/trade-rules.js";
 
 const name = z.string().min(3).max(24).regex(/^[A-Za-z0-9_]+$/, "letters, digits and _ only");
 const password = z.string().min(6).max(128);
@@ -33,6 +34,12 @@ const chatMessage = z.strictObject({
 
 /** One item as clients see it (ids are globally unique). */
 const itemView = z.strictObject({ id: z.number().int().positive(), kind: z.string(), qty: z.number().int().positive() });
+
+/** One side of a trade: item ids (globally unique, at most 64) and a currency amount. */
+const tradeOffer = z.strictObject({
+  items: z.array(z.number().int().positive().max(0xffffffff)).max(MAX_TRADE_ITEMS),
+  currency: z.number().int().min(0).max(MAX_TRADE_CURRENCY),
+});
 
 /** Client → server. */
 /** Analytics event names and the props bound (client message `analytics`). */
@@ -74,6 +81,16 @@ export const ClientSchemas = {
   inventory: z.strictObject({}),
   /** The shop catalogue (feature `shop`): answered with `shop`, or `error RIFT_FEATURE_DISABLED` (re: "shopList") when the shop is off. */
   shopList: z.strictObject({}),
+  /**
+   * Propose or accept a trade with user `with` (issue #7, docs/PROTOCOL.md §Trades): you hand
+   * over `give` and receive `get`. The trade runs when the other user's proposal mirrors yours
+   * (its give = your get, its get = your give; item lists as sets) within 60 s. Answers:
+   * `tradeStatus` waiting (you) / offered (the other), then committed / aborted / inDoubt (both);
+   * `error RIFT_TRADE_REJECTED` for a malformed proposal. A new proposal replaces your previous one.
+   */
+  trade: z.strictObject({ with: u32, give: tradeOffer, get: tradeOffer }),
+  /** Withdraw your open trade proposal to `with` (both get `tradeStatus cancelled`). */
+  tradeCancel: z.strictObject({ with: u32 }),
   /**
    * A client analytics event (issue #9; after login). `id` is the client's number for the
    * acknowledgement `analyticsAck {id}` (sent once the event is queued durably) or
@@ -142,6 +159,21 @@ export const ServerSchemas = {
   reward: z.strictObject({ items: z.array(itemView), currency: z.number().int(), balance: z.number().int(), hp: z.number() }),
   /** Answer to `inventory`. */
   inventory: z.strictObject({ items: z.array(itemView), currency: z.number().int() }),
+  /**
+   * Progress of a trade with user `with`; `give`/`get` from the RECEIVER's point of view:
+   * `waiting` (your proposal is stored), `offered` (`with` proposes this to you; answer with the
+   * mirrored `trade` to accept), `committed` (done; `trade` = trade id), `aborted` (nothing
+   * changed; `reason` = catalog code and message), `inDoubt` (the outcome is not known yet; the
+   * recovery task settles it; re-read `inventory`), `cancelled` (withdrawn or expired).
+   */
+  tradeStatus: z.strictObject({
+    with: u32,
+    state: z.enum(["waiting", "offered", "committed", "aborted", "inDoubt", "cancelled"]),
+    give: tradeOffer,
+    get: tradeOffer,
+    reason: z.string().optional(),
+    trade: z.string().optional(),
+  }),
   /** An `analytics` event with this id is queued durably (Redis Stream); it will reach the analytics table. */
   analyticsAck: z.strictObject({ id: u32 }),
 } as const;

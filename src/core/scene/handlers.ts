@@ -56,3 +56,28 @@ export interface SceneHooks {
 export type SceneHandlers = {
   [K in keyof ClientSchemaTable]?: (ctx: SceneContext, s: Session, body: ClientBody<K>) => void;
 };
+
+/**
+ * Several roles' hooks as one (e.g. dungeon entry + trades on a field server): each hook runs
+ * in order; one that throws does not stop the others (the first error is rethrown after all
+ * ran, so the host counts and logs it).
+ */
+export function mergeHooks(...all: (SceneHooks | undefined)[]): SceneHooks {
+  const hs = all.filter((h): h is SceneHooks => h !== undefined);
+  const each = (fn: (h: SceneHooks) => void) => {
+    let first: unknown;
+    for (const h of hs) {
+      try {
+        fn(h);
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    if (first !== undefined) throw first;
+  };
+  return {
+    entered: (ctx, s) => each((h) => h.entered?.(ctx, s)),
+    leaving: (ctx, s) => each((h) => h.leaving?.(ctx, s)),
+    tick: (ctx) => each((h) => h.tick?.(ctx)),
+  };
+}

@@ -5,17 +5,7 @@
 
 export type Rng = () => number;
 
-/** A generator of floats in [0, 1) from a 32-bit seed. */
-export function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from "../../game/prng.js";
 
 /** FNV-1a over the string form of the parts: derive per-bot seeds from the run seed. */
 export function deriveSeed(...parts: (string | number)[]): number {
