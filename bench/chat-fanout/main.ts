@@ -42,6 +42,8 @@ interface Args {
   posters: number;
   windowSec: number;
   moveMs: number;
+  /** Bots started per second. */
+  ramp: number;
 }
 
 export interface PhaseResult {
@@ -104,6 +106,7 @@ function parseArgs(argv: string[]): Args {
     .option("--posters <n>", "poster clients sending the storm", int, 10)
     .option("--window-sec <s>", "measurement window per phase", int, 8)
     .option("--move-ms <ms>", "input period of each bot (DESIGN §7: 100)", int, 100)
+    .option("--ramp <n>", "bots started per second (lower it when thousands of log-ins time out on a small machine)", int, 250)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   try {
@@ -112,8 +115,8 @@ function parseArgs(argv: string[]): Args {
     if (e instanceof CommanderError && (e.code === "commander.helpDisplayed" || e.code === "commander.help")) process.exit(0);
     throw e;
   }
-  const o = p.opts<{ json?: boolean; infraDir?: string; bots: number; rate: number; posters: number; windowSec: number; moveMs: number }>();
-  return { json: o.json === true, infraDir: o.infraDir, bots: o.bots, rate: o.rate, posters: o.posters, windowSec: o.windowSec, moveMs: o.moveMs };
+  const o = p.opts<{ json?: boolean; infraDir?: string; bots: number; rate: number; posters: number; windowSec: number; moveMs: number; ramp: number }>();
+  return { json: o.json === true, infraDir: o.infraDir, bots: o.bots, rate: o.rate, posters: o.posters, windowSec: o.windowSec, moveMs: o.moveMs, ramp: o.ramp };
 }
 
 const sumOf = (s: Scrape, name: string, labels: Record<string, string> = {}) => s.sum(name, labels);
@@ -186,8 +189,8 @@ export async function chatFanout(argv: string[]): Promise<number> {
     log(`${a.bots} bots → ${url}`);
     const opts = resolveOptions({ bots: a.bots, durationSec: 3600, gateways: [url], workers: Math.min(2, availableParallelism()), accounts: creds.slice(0, a.bots), seed: 7, moveIntervalMs: a.moveMs, requestTimeoutMs: 60_000 });
     ctl = await LoadController.start(opts, (m) => log(m));
-    ctl.setTarget(a.bots, a.bots / 250);
-    const deadline = performance.now() + 120_000 + (a.bots / 250) * 1000;
+    ctl.setTarget(a.bots, a.bots / a.ramp);
+    const deadline = performance.now() + 120_000 + (a.bots / a.ramp) * 1000;
     for (let i = 0; ; i++) {
       const c = await ctl.collect();
       if (i % 5 === 0) log(`bots online ${c.online}/${a.bots} (starting ${c.starting}, failed before entering ${c.failedBeforeEnter})`);
