@@ -152,7 +152,10 @@ function startDemo(urls: string[], bots: number): { stop: () => Promise<void>; s
     stop: async () => {
       stopped = true;
       walkers.forEach(clearInterval);
-      await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+      // bounded: when the whole process group got the signal, the gateways may already be gone
+      // and a close handshake would never complete
+      const closing = Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+      await Promise.race([closing, new Promise((r) => setTimeout(r, 3000).unref())]);
     },
   };
 }
