@@ -26,6 +26,7 @@
 import { z } from "zod";
 import type { Logger } from "../core/log.js";
 import { GAP, RedisChannel } from "../core/redis-channel.js";
+import { MemoryPubSub } from "../core/memory-pubsub.js";
 
 export type MappingChange =
   /** These users' mappings changed. */
@@ -69,25 +70,15 @@ export function parseChange(raw: string): MappingChange | undefined {
 
 /** In-process bus (unit tests): every instance made from one hub sees the others' messages. */
 export class MemoryMappingHub {
-  private readonly subs = new Set<(c: MappingChange) => void>();
+  private readonly hub = new MemoryPubSub<[MappingChange]>();
   bus(): MappingBus {
-    const mine = new Set<(c: MappingChange) => void>();
+    const ep = this.hub.endpoint();
     return {
       publish: async (change) => {
-        for (const m of splitChange(change)) for (const fn of [...this.subs]) fn(m);
+        for (const m of splitChange(change)) ep.emit(m);
       },
-      subscribe: (fn) => {
-        this.subs.add(fn);
-        mine.add(fn);
-        return () => {
-          this.subs.delete(fn);
-          mine.delete(fn);
-        };
-      },
-      close: async () => {
-        for (const fn of mine) this.subs.delete(fn);
-        mine.clear();
-      },
+      subscribe: ep.subscribe,
+      close: ep.close,
     };
   }
 }

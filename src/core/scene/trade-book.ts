@@ -24,6 +24,7 @@
  * subscription is live — each server keeps those for users it serves and ignores the rest.
  * Channel: `<keyPrefix>trades`, message `{to, body}`.
  */
+import { MemoryPubSub } from "../memory-pubsub.js";
 import { Redis } from "ioredis";
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
@@ -146,27 +147,17 @@ export class MemoryTradeBook implements TradeBook {
 
 /** In-process notice bus (unit tests): every notifier made from one hub sees every notice. */
 export class MemoryTradeHub {
-  private readonly subs = new Set<(to: number, body: TradeStatusBody) => void>();
+  private readonly hub = new MemoryPubSub<[number, TradeStatusBody]>();
   readonly sent: { to: number; body: TradeStatusBody }[] = [];
   notifier(): TradeNotifier {
-    const mine = new Set<(to: number, body: TradeStatusBody) => void>();
+    const ep = this.hub.endpoint();
     return {
       send: async (to, body) => {
         this.sent.push({ to, body: structuredClone(body) });
-        for (const fn of [...this.subs]) fn(to, structuredClone(body));
+        ep.emit(to, structuredClone(body));
       },
-      subscribe: (fn) => {
-        this.subs.add(fn);
-        mine.add(fn);
-        return () => {
-          this.subs.delete(fn);
-          mine.delete(fn);
-        };
-      },
-      close: async () => {
-        for (const fn of mine) this.subs.delete(fn);
-        mine.clear();
-      },
+      subscribe: ep.subscribe,
+      close: ep.close,
     };
   }
 }
