@@ -193,7 +193,7 @@ export async function chatFanout(argv: string[]): Promise<number> {
     const deadline = performance.now() + 120_000 + (a.bots / a.ramp) * 1000;
     for (let i = 0; ; i++) {
       const c = await ctl.collect();
-      if (i % 5 === 0) log(`bots online ${c.online}/${a.bots} (starting ${c.starting}, failed before entering ${c.failedBeforeEnter})`);
+      if (i % 5 === 0) log(`bots online ${c.online}/${a.bots} (starting ${c.starting}, failures before entering ${c.failedBeforeEnter}, restarted ${c.retries})`);
       if (c.online >= a.bots * 0.98) break;
       if (performance.now() > deadline) {
         if (c.online < a.bots * 0.8) throw new Error(`only ${c.online}/${a.bots} bots online`);

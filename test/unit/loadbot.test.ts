@@ -1,11 +1,12 @@
 /** Load bots: option safety rules, the latency tracker, the walk, and one bot against a scripted gateway. */
 import fc from "fast-check";
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import type { ClientTransport, TransportFactory, TransportHandlers } from "../../src/client/transport.js";
 import { isRiftError } from "../../src/core/errors.js";
 import { encodeEnvelope, unpack } from "../../src/core/protocol/codec.js";
 import { encodeRecords } from "../../src/game/records.js";
 import { Bot, type BotSink } from "../../src/tools/loadbot/bot.js";
+import { BotPool, CONNECT_RETRIES } from "../../src/tools/loadbot/pool.js";
 import { SeqLatencyTracker } from "../../src/tools/loadbot/latency.js";
 import { isLoopbackUrl, MAX_BOTS, parseAccounts, resolveOptions } from "../../src/tools/loadbot/options.js";
 import { mulberry32 } from "../../src/tools/loadbot/prng.js";
@@ -307,5 +308,54 @@ describe("Bot", () => {
     gw.h!.onClose(4031, "RIFT_SERVER_GONE");
     expect(s.failed).toEqual([["SERVER_GONE", true]]);
     expect(bot.online).toBe(false);
+  });
+});
+
+describe("BotPool restarts bots that failed before entering", () => {
+  function poolWith(refusals: number) {
+    const gw = new FakeGateway();
+    let left = refusals;
+    const factory: TransportFactory = (url, h) => {
+      gw.refuseConnect = left > 0;
+      if (left > 0) left--;
+      return gw.factory(url, h);
+    };
+    const cfg = { thread: 0, threads: 1, gateways: ["ws://127.0.0.1:7000"], accounts: undefined, namePrefix: "t", runId: "r", seed: 1, moveIntervalMs: 100, maxStep: 5, connectConcurrency: 4, requestTimeoutMs: 2000 };
+    return new BotPool(cfg, factory);
+  }
+
+  test("restarted in its slot after 1 s, then 2 s: the pool reaches its target", async () => {
+    vi.useFakeTimers({ toFake: ["performance", "setTimeout", "clearTimeout", "setInterval", "clearInterval"] });
+    try {
+      const pool = poolWith(2);
+      pool.setTarget(1, 0);
+      await vi.advanceTimersByTimeAsync(50);
+      let r = pool.takeReport();
+      expect([r.failedBeforeEnter, r.retries, r.entered]).toEqual([1, 0, 0]);
+      await vi.advanceTimersByTimeAsync(1000);
+      r = pool.takeReport();
+      expect([r.failedBeforeEnter, r.retries, r.entered]).toEqual([2, 1, 0]);
+      await vi.advanceTimersByTimeAsync(2000);
+      r = pool.takeReport();
+      expect([r.failedBeforeEnter, r.retries, r.entered, r.startedTotal]).toEqual([2, 2, 1, 3]);
+      expect(r.target).toBe(1);
+      await pool.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  test(`gives up after ${CONNECT_RETRIES} restarts`, async () => {
+    vi.useFakeTimers({ toFake: ["performance", "setTimeout", "clearTimeout", "setInterval", "clearInterval"] });
+    try {
+      const pool = poolWith(Number.POSITIVE_INFINITY);
+      pool.setTarget(1, 0);
+      await vi.advanceTimersByTimeAsync(60_000);
+      const r = pool.takeReport();
+      expect([r.failedBeforeEnter, r.retries, r.entered, r.startedTotal]).toEqual([CONNECT_RETRIES + 1, CONNECT_RETRIES, 0, CONNECT_RETRIES + 1]);
+      await pool.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

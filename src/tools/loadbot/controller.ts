@@ -25,7 +25,7 @@ interface PoolHandle {
 }
 
 function emptyReport(target: number, errors: Record<string, number> = {}): PoolReport {
-  return { sent: 0, chatSent: 0, chatIn: 0, framesIn: 0, bytesIn: 0, latencies: new Float64Array(0), samplesDropped: 0, errors, loopDelayP99Ms: 0, target, entered: 0, starting: 0, startedTotal: 0, enteredTotal: 0, failedBeforeEnter: 0 };
+  return { sent: 0, chatSent: 0, chatIn: 0, framesIn: 0, bytesIn: 0, latencies: new Float64Array(0), samplesDropped: 0, errors, loopDelayP99Ms: 0, target, entered: 0, starting: 0, startedTotal: 0, enteredTotal: 0, failedBeforeEnter: 0, retries: 0 };
 }
 
 class InlineHandle implements PoolHandle {
@@ -144,6 +144,8 @@ export interface CollectResult extends Progress {
   startedTotal: number;
   enteredTotal: number;
   failedBeforeEnter: number;
+  /** Bots restarted after failing before entering (pool.ts CONNECT_RETRIES). */
+  retries: number;
   starting: number;
   /** Worst event-loop delay p99 of the bot threads in this interval (ms). */
   loopDelayP99Ms: number;
@@ -238,6 +240,7 @@ export class LoadController {
     let startedTotal = 0;
     let enteredTotal = 0;
     let failedBeforeEnter = 0;
+    let retries = 0;
     let starting = 0;
     let loopDelay = 0;
     for (const r of reports) {
@@ -250,6 +253,7 @@ export class LoadController {
       startedTotal += r.startedTotal;
       enteredTotal += r.enteredTotal;
       failedBeforeEnter += r.failedBeforeEnter;
+      retries += r.retries;
       starting += r.starting;
     }
     addCounters(this.counters, step);
@@ -271,6 +275,7 @@ export class LoadController {
       startedTotal,
       enteredTotal,
       failedBeforeEnter,
+      retries,
       starting,
       loopDelayP99Ms: loopDelay,
     };

@@ -10,6 +10,11 @@
  *
  * Bounded: latency samples between two reports are capped at MAX_SAMPLES_PER_REPORT (extra
  * samples are counted in `samplesDropped`, never stored).
+ *
+ * A bot that fails before entering the world (connect timeout on a busy gateway, SERVER_BUSY
+ * at attach…) is started again in its slot after 1 s, 2 s, 4 s — at most CONNECT_RETRIES
+ * times — so the pool keeps heading for its target instead of settling below it. Every
+ * failure is still counted (`errors`, `failedBeforeEnter`); `retries` counts the restarts.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { TransportFactory } from "../../client/transport.js";
@@ -19,6 +24,8 @@ import type { Credentials } from "./options.js";
 import { deriveSeed, mulberry32 } from "./prng.js";
 
 export const MAX_SAMPLES_PER_REPORT = 1_000_000;
+/** Restarts of a bot that failed before entering (backoff 1 s, doubling). */
+export const CONNECT_RETRIES = 3;
 
 export interface PoolConfig {
   thread: number;
@@ -58,12 +65,18 @@ export interface PoolReport {
   startedTotal: number;
   enteredTotal: number;
   failedBeforeEnter: number;
+  /** Cumulative restarts of bots that failed before entering. */
+  retries: number;
 }
 
 export class BotPool {
   private readonly bots: Bot[] = [];
   /** Bot start times (performance.now ms) of bots not started yet, by local index. */
   private readonly schedule: { index: number; at: number }[] = [];
+  /** Restarts due: the slot in `bots` of a bot that failed before entering. */
+  private readonly retryQueue: { index: number; slot: number; bot: Bot; at: number }[] = [];
+  private readonly attempts = new Map<number, number>();
+  private retries = 0;
   private target = 0;
   private starting = 0;
   private startedTotal = 0;
@@ -125,18 +138,35 @@ export class BotPool {
 
   private pump(): void {
     const now = performance.now();
+    for (let i = 0; i < this.retryQueue.length && this.starting < this.cfg.connectConcurrency; ) {
+      const r = this.retryQueue[i]!;
+      if (r.at > now) {
+        i++;
+        continue;
+      }
+      this.retryQueue.splice(i, 1);
+      // still wanted (the target was not lowered past it) and still the failed bot there
+      if (!this.stopped && this.bots[r.slot] === r.bot) {
+        this.retries++;
+        this.launch(r.index, r.slot);
+      }
+    }
     while (this.schedule.length > 0 && this.schedule[0]!.at <= now && this.starting < this.cfg.connectConcurrency) {
       const { index } = this.schedule.shift()!;
       this.launch(index);
     }
   }
 
-  private launch(local: number): void {
+  /** Start bot `local` (a new slot at the end of `bots`, or `slot` again for a restart). */
+  private launch(local: number, slot?: number): void {
     const c = this.cfg;
     const global = local * c.threads + c.thread;
     const account = c.accounts?.[global];
     const name = account?.name ?? `${c.namePrefix}${c.runId}_${global}`;
     const password = account?.password ?? `lb-${c.runId}-pw`;
+    const pos = slot ?? this.bots.length;
+    // eslint-disable-next-line prefer-const -- assigned below, read by the sink later
+    let bot: Bot;
     const sink: BotSink = {
       latency: (ms) => {
         if (this.samples.length < MAX_SAMPLES_PER_REPORT) this.samples.push(ms);
@@ -156,10 +186,15 @@ export class BotPool {
       },
       failed: (key, wasEntered) => {
         this.errors[key] = (this.errors[key] ?? 0) + 1;
-        if (!wasEntered) this.failedBeforeEnter++;
+        if (wasEntered) return;
+        this.failedBeforeEnter++;
+        const n = (this.attempts.get(local) ?? 0) + 1;
+        if (this.stopped || n > CONNECT_RETRIES) return;
+        this.attempts.set(local, n);
+        this.retryQueue.push({ index: local, slot: pos, bot, at: performance.now() + 1000 * 2 ** (n - 1) });
       },
     };
-    const bot = new Bot({
+    bot = new Bot({
       url: c.gateways[global % c.gateways.length]!,
       name,
       password,
@@ -172,7 +207,8 @@ export class BotPool {
       transport: this.transport,
       sink,
     });
-    this.bots.push(bot);
+    if (slot === undefined) this.bots.push(bot);
+    else this.bots[slot] = bot;
     this.startedTotal++;
     this.starting++;
     void bot.start().finally(() => {
@@ -199,6 +235,7 @@ export class BotPool {
       startedTotal: this.startedTotal,
       enteredTotal: this.enteredTotal,
       failedBeforeEnter: this.failedBeforeEnter,
+      retries: this.retries,
     };
     this.sent = 0;
     this.chatSent = 0;
