@@ -547,7 +547,7 @@ export class SceneHost {
       travel: (s, zone, pos) => this.travel(s, zone, pos),
       zoneExists: (zone) => this.serves(zone) || (this.opts.zoneExists?.(zone) ?? false),
       session: (user) => this.sessions.get(user),
-      sessionsIn: (key) => [...this.sessions.values()].filter((s) => s.zone === key),
+      sessionsIn: (key) => this.sessions.inZone(key),
       setHp: (s, hp) => {
         if (s.hp === hp) return;
         s.hp = hp;
@@ -679,7 +679,7 @@ export class SceneHost {
    * `transfer`). Resolves when all of them were handed over or kicked.
    */
   async handOverZone(zone: string): Promise<number> {
-    const users = [...this.sessions.values()].filter((s) => s.zone === zone);
+    const users = this.sessions.inZone(zone);
     // (attaches in flight for this zone end in onAttachResult: serves() is false now)
     if (users.length > 0) this.log.info({ zone, users: users.length }, "zone placed elsewhere: handing users over");
     await Promise.all(users.map((s) => this.handOver(s, "zone-moved")));

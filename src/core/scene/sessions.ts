@@ -1,12 +1,14 @@
 /**
- * The users served by a scene host, indexed by user and by gateway link. Pure bookkeeping.
+ * The users served by a scene host, indexed by user, by gateway link and by channel key
+ * (a session's `zone` is fixed while it is in the table: moving elsewhere is remove + add).
+ * Pure bookkeeping.
  */
 import type { LinkId } from "../transport/io-worker-protocol.js";
 
 export interface Session {
   readonly user: number;
   readonly name: string;
-  zone: string;
+  readonly zone: string;
   link: LinkId;
   hp: number;
   /** Cell ids this user watches as last sent to its gateway (`subs`). */
@@ -16,6 +18,7 @@ export interface Session {
 export class SessionTable {
   private readonly byUser = new Map<number, Session>();
   private readonly byLink = new Map<LinkId, Set<number>>();
+  private readonly byZone = new Map<string, Set<Session>>();
 
   get size(): number {
     return this.byUser.size;
@@ -33,6 +36,9 @@ export class SessionTable {
     if (this.byUser.has(s.user)) throw new Error(`session ${s.user} exists`);
     this.byUser.set(s.user, s);
     this.index(s.link).add(s.user);
+    let inZone = this.byZone.get(s.zone);
+    if (!inZone) this.byZone.set(s.zone, (inZone = new Set()));
+    inZone.add(s);
   }
 
   remove(user: number): Session | undefined {
@@ -40,6 +46,9 @@ export class SessionTable {
     if (!s) return undefined;
     this.byUser.delete(user);
     this.unindex(s.link, user);
+    const inZone = this.byZone.get(s.zone);
+    inZone?.delete(s);
+    if (inZone?.size === 0) this.byZone.delete(s.zone);
     return s;
   }
 
@@ -47,6 +56,11 @@ export class SessionTable {
     this.unindex(s.link, s.user);
     s.link = link;
     this.index(link).add(s.user);
+  }
+
+  /** The sessions in a channel key (zone, channel or dungeon instance), in arrival order. */
+  inZone(key: string): Session[] {
+    return [...(this.byZone.get(key) ?? [])];
   }
 
   usersOf(link: LinkId): number[] {
