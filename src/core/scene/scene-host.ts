@@ -468,9 +468,9 @@ export class SceneHost {
     return { userId: s.user, name: s.name, zone, x: pos?.x ?? e?.x ?? 0, y: pos?.y ?? e?.y ?? 0, hp: s.hp };
   }
 
-  /** Remove and save (detach, link closed). */
-  private release(s: Session): Promise<FinalResult> {
-    const state = this.removeSession(s);
+  /** Remove and save (detach, link closed, hand-over): in its own zone, or at `to`. */
+  private release(s: Session, to?: { zone: string; x: number; y: number }): Promise<FinalResult> {
+    const state = this.removeSession(s, to?.zone, to);
     return this.writeBehind.release(s.user, state).then((r) => {
       if (r !== "saved") this.log.warn({ user: s.user, result: r }, "final write on leave not saved");
       return r;
@@ -667,9 +667,7 @@ export class SceneHost {
     const to = this.opts.handOverTo?.(s);
     const zone = to?.zone ?? baseZone(s.zone);
     this.handoversRunning++;
-    const state = this.removeSession(s, zone, to);
-    const r = await this.writeBehind.release(s.user, state).finally(() => this.handoversRunning--);
-    if (r !== "saved") this.log.warn({ user: s.user, result: r }, "final write on hand-over not saved");
+    const r = await this.release(s, to).finally(() => this.handoversRunning--);
     if (r === "saved") this.metrics.handovers.inc({ reason: why });
     this.transferOrKick(link, s.user, zone, r, why);
   }
