@@ -17,7 +17,7 @@ import type { SceneHandlers, SceneHooks } from "../core/scene/handlers.js";
 import { mergeHooks } from "../core/scene/handlers.js";
 import type { ItemRepository } from "../shard/items.js";
 import type { PlayerRepository } from "../shard/types.js";
-import { fieldRules, sceneLinkUnit, sceneRuntimeOptions } from "../field-server/scene.js";
+import { fieldRules, sceneLinkUnit, sceneRuntimeOptions } from "../core/scene/options.js";
 import { DungeonRuns, type InstanceSource } from "./runs.js";
 
 export interface DungeonSceneDeps {
