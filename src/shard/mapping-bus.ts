@@ -27,6 +27,7 @@ import { z } from "zod";
 import type { Logger } from "../core/log.js";
 import { GAP, RedisChannel } from "../core/redis-channel.js";
 import { MemoryPubSub } from "../core/memory-pubsub.js";
+import { parseJsonAs } from "../core/json.js";
 
 export type MappingChange =
   /** These users' mappings changed. */
@@ -60,12 +61,7 @@ export function splitChange(change: MappingChange): MappingChange[] {
 
 /** Parse a bus message; undefined when malformed (a foreign or broken publisher). Pure. */
 export function parseChange(raw: string): MappingChange | undefined {
-  try {
-    const r = ChangeSchema.safeParse(JSON.parse(raw));
-    return r.success ? r.data : undefined;
-  } catch {
-    return undefined;
-  }
+  return parseJsonAs(ChangeSchema, raw);
 }
 
 /** In-process bus (unit tests): every instance made from one hub sees the others' messages. */

@@ -1,5 +1,6 @@
 /** Znode data as JSON validated by a zod schema: anything malformed reads as `undefined`, never throws. */
 import type { z } from "zod";
+import { parseJsonAs } from "../json.js";
 
 export function encodeJsonNode(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), "utf8");
@@ -7,12 +8,5 @@ export function encodeJsonNode(value: unknown): Buffer {
 
 export function decodeJsonNode<S extends z.ZodType>(schema: S, data: Buffer | null | undefined): z.infer<S> | undefined {
   if (!data || data.length === 0) return undefined;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(data.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-  const r = schema.safeParse(raw);
-  return r.success ? r.data : undefined;
+  return parseJsonAs(schema, data.toString("utf8"));
 }

@@ -22,6 +22,7 @@
 import { z } from "zod";
 import type { Logger } from "../log.js";
 import { GAP, RedisChannel } from "../redis-channel.js";
+import { parseJsonAs } from "../json.js";
 import { emptySnapshot, FlagNameSchema, FlagScopeSchema, FlagValueSchema, type OpsSnapshot } from "./flags.js";
 
 export const OpsEventSchema = z.discriminatedUnion("kind", [
@@ -43,12 +44,7 @@ export type OpsDelivery = OpsEvent | { kind: "resync" };
 
 /** Parse a bus message; undefined when malformed. Pure. */
 export function parseOpsEvent(raw: string): OpsEvent | undefined {
-  try {
-    const r = OpsEventSchema.safeParse(JSON.parse(raw));
-    return r.success ? r.data : undefined;
-  } catch {
-    return undefined;
-  }
+  return parseJsonAs(OpsEventSchema, raw);
 }
 
 /** Apply a durable event to a snapshot (pure; returns a new snapshot, transient events leave it as is). */

@@ -14,6 +14,7 @@
 import { Redis } from "ioredis";
 import { z } from "zod";
 import type { Logger } from "../log.js";
+import { parseJsonAs } from "../json.js";
 import type { Registry } from "../metrics.js";
 import type { ProcessContext } from "../runtime.js";
 
@@ -301,13 +302,8 @@ export async function readMonitor(redis: Redis, keyPrefix: string): Promise<Moni
   const values = await redis.mget(...keys);
   const out: MonitorSnapshot[] = [];
   for (const v of values) {
-    if (!v) continue;
-    try {
-      const r = MonitorSnapshotSchema.safeParse(JSON.parse(v));
-      if (r.success) out.push(r.data);
-    } catch {
-      // a foreign or broken value: skip
-    }
+    const snap = v ? parseJsonAs(MonitorSnapshotSchema, v) : undefined; // a foreign or broken value: skipped
+    if (snap) out.push(snap);
   }
   return out.sort((a, b) => a.role.localeCompare(b.role) || a.node.localeCompare(b.node));
 }

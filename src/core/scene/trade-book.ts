@@ -25,6 +25,7 @@
  * Channel: `<keyPrefix>trades`, message `{to, body}`.
  */
 import { MemoryPubSub } from "../memory-pubsub.js";
+import { parseJsonAs } from "../json.js";
 import { Redis } from "ioredis";
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
@@ -277,12 +278,7 @@ export class RedisTradeBook implements TradeBook {
 const noticeSchema = z.strictObject({ to: z.number().int().positive(), body: ServerSchemas.tradeStatus });
 
 export function parseNotice(raw: string): { to: number; body: TradeStatusBody } | undefined {
-  try {
-    const r = noticeSchema.safeParse(JSON.parse(raw));
-    return r.success ? r.data : undefined;
-  } catch {
-    return undefined;
-  }
+  return parseJsonAs(noticeSchema, raw);
 }
 
 export interface RedisTradeNotifierOptions {
