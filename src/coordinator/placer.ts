@@ -28,7 +28,7 @@
 import type { Logger } from "../core/log.js";
 import { decodeDrainRequest, decodePlacement, emptyPlacement, encodePlacement, type PlacementDoc } from "../core/cluster/placement-doc.js";
 import { drainPath, drainRequestPath, placementPath } from "../core/cluster/paths.js";
-import { instanceKey, InstanceRequestSchema, instancesPath, isInstanceKey, parseInstance, type InstanceRequest } from "../core/cluster/instances.js";
+import { instanceKey, InstanceRequestSchema, instancesPath, isInstanceKey, isRequestName, parseInstance, type InstanceRequest } from "../core/cluster/instances.js";
 import { decodeJsonNode } from "../core/cluster/json-node.js";
 import type { LeaderElection, MemberView } from "../core/cluster/types.js";
 import { WatchedNode } from "../core/cluster/watched.js";
@@ -174,7 +174,7 @@ export class Placer {
         if (isZkError(e, "NO_NODE")) continue;
         throw e;
       }
-      const req = /^d\d+$/.test(name) ? decodeJsonNode(InstanceRequestSchema, data) : undefined;
+      const req = isRequestName(name) ? decodeJsonNode(InstanceRequestSchema, data) : undefined;
       if (req) {
         if (this.requestNames.has(name)) this.requestCache.set(name, req);
         continue;

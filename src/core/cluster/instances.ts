@@ -56,9 +56,14 @@ export function instancesPath(root: string): string {
   return zkJoin(root, "instances");
 }
 
+/** Whether a child of `<root>/instances` is a request node name (`d<seq>`). */
+export function isRequestName(name: string): boolean {
+  return /^d\d+$/.test(name);
+}
+
 function requestPath(root: string, key: string): string {
   const p = parseInstance(key);
-  if (!p || !/^d\d+$/.test(p.name)) throw new Error(`'${key}' is not an instance key`);
+  if (!p || !isRequestName(p.name)) throw new Error(`'${key}' is not an instance key`);
   return zkJoin(instancesPath(root), p.name);
 }
 
